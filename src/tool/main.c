@@ -1,0 +1,57 @@
+/* drst: git-style dispatch to one cmd_<name>.c per command.
+ * See tool.h for the checklist to add a command. */
+#include <string.h>
+
+#include "tool.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"version", cmd_version, "print the version of drst"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: drst [--version] [--help] <command> [<args>]\n\n"
+                 "Non-intrusive, drift-aware performance analytics for softwarized networks.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "   %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'drst <command> --help' explains one command.\n"
+                 "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TOOL_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (argc > 2 && strcmp(argv[1], "help") == 0) {
+            for (size_t i = 0; i < NCOMMANDS; i++) {
+                if (!strcmp(argv[2], commands[i].name)) {
+                    char *hargv[] = {argv[2], "--help", NULL};
+                    return commands[i].fn(2, hargv);
+                }
+            }
+        }
+        usage(stdout);
+        return TOOL_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("drst %s\n", drst_version());
+        return TOOL_OK;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "drst: '%s' is not a drst command. See 'drst --help'.\n", argv[1]);
+    return TOOL_USAGE;
+}
