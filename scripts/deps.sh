@@ -12,7 +12,8 @@ build_pkgs="build-essential cmake pkg-config clang clang-format libclang-rt-14-d
  libmicrohttpd-dev libssl-dev libxxhash-dev libinih-dev libopenblas-dev libxgboost-dev
  gnuplot-nox"
 test_pkgs="libcmocka-dev python3 python3-pandas python3-numpy python3-sklearn python3-scipy
- tshark tcptrace kcat python3-confluent-kafka tcpreplay wireshark-common cppcheck"
+ tshark tcptrace kcat python3-confluent-kafka tcpreplay wireshark-common cppcheck
+ prometheus"
 bench_pkgs="python3-torch hyperfine"
 
 want="$build_pkgs"

@@ -9,6 +9,13 @@
 #define DRST_DRST_H
 
 #include "drst/common.h"
+#include "drst/flow.h"
 #include "drst/telemetry.h"
+#include "drst/stream.h"
+#include "drst/drift.h"
+#include "drst/sim.h"
+#include "drst/obs.h"
+#include "drst/model.h"
+#include "drst/store.h"
 
 #endif

@@ -12,6 +12,16 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version of drst"},
+    {"dataset", cmd_dataset, "build aligned datasets from raw DRST telemetry; inspect a CSV"},
+    {"train", cmd_train, "train a model on a CSV and publish it to a store"},
+    {"eval", cmd_eval, "score a model (store release or file) on a CSV"},
+    {"models", cmd_models, "list, show, promote and roll back model releases"},
+    {"flows", cmd_flows, "packets (pcap file or live) to per-flow statistics records"},
+    {"simulate", cmd_simulate, "write a synthetic VNF-chain dataset in DRST's schema"},
+    {"report", cmd_report, "write report.md and figures from a run's files"},
+    {"produce", cmd_produce, "replay dataset stages as a record stream (Kafka or JSONL)"},
+    {"consume", cmd_consume, "print a topic's records as JSON lines, as a group member"},
+    {"broker", cmd_broker, "local Kafka-protocol broker for development and tests"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

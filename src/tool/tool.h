@@ -16,6 +16,16 @@ enum { TOOL_OK = 0, TOOL_FAIL = 1, TOOL_USAGE = 2 };
  *  3. add one line to commands[] in main.c (the help is generated from it);
  *  4. add a tests/cli/test_<name>.* that runs it. */
 int cmd_version(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+int cmd_flows(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_produce(int argc, char **argv);
+int cmd_consume(int argc, char **argv);
+int cmd_broker(int argc, char **argv);
 
 /* Print "drst: error: <msg>" to stderr. Returns TOOL_FAIL for `return tool_error(...)`. */
 int tool_error(const char *fmt, ...) DRST_PRINTF(1, 2);

@@ -1,0 +1,92 @@
+/* Flow plane internals: packet descriptor, parser, flow table, SPSC ring.
+ * Not public API (tests and the fuzzer include it). */
+#ifndef DRST_FLOW_INT_H
+#define DRST_FLOW_INT_H
+
+#include <stdint.h>
+#include "drst/flow.h"
+
+/* pcap LINKTYPE_* values the parser understands (see tcpdump.org/linktypes). */
+enum {
+    LT_NULL = 0,
+    LT_ETHERNET = 1,
+    LT_RAW = 101,
+    LT_LOOP = 108,
+    LT_LINUX_SLL = 113,
+    LT_IPV4 = 228,
+    LT_IPV6 = 229,
+    LT_LINUX_SLL2 = 276,
+    LT_RAW_OLD = 12, /* DLT_RAW on some BSDs when read from a pcap header */
+    LT_RAW_OLD2 = 14
+};
+
+/* Outcome of parsing one packet. */
+enum pkt_kind {
+    PKT_FLOW = 0,      /* has a flow key: hand to a worker */
+    PKT_FRAG_LATER,    /* IP non-first fragment: counted only */
+    PKT_NON_IP,        /* link frame that is not IP */
+    PKT_TRUNCATED,     /* a needed header was cut by the snaplen before the key */
+    PKT_MALFORMED,     /* impossible header */
+    PKT_BAD_LINK       /* unknown link type */
+};
+
+/* Descriptor of one parsed packet: all a worker needs (80 bytes). Addresses
+ * in network order; IPv4 in the first 4 bytes, rest zero. */
+typedef struct pkt {
+    uint8_t src[16], dst[16];
+    uint64_t ts_ns;
+    uint64_t hash; /* pkt_hash(), set by the source */
+    uint32_t wirelen;
+    uint32_t payload;  /* L4 payload bytes from IP lengths */
+    uint32_t seq, ack; /* TCP */
+    uint16_t sport, dport;
+    uint16_t vlan;
+    uint8_t ipver, proto;
+    uint8_t tcp_flags; /* FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
+    uint8_t has_tcp;   /* TCP header fields are valid */
+    uint8_t frag_first;
+    uint8_t ctl; /* 0 packet; 1 interval tick (ts_ns = tick time); 2 finish; 3 quit */
+} pkt_t;
+
+/* Parse one captured packet into `p` (ts_ns and wirelen set by the parser
+ * from the arguments). Updates parser counters in `c` (packets, bytes,
+ * by-type). Never reads outside data[0..caplen). */
+enum pkt_kind pkt_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                        uint64_t ts_ns, pkt_t *p, drst_flow_counters_t *c);
+
+/* 64-bit hash of the canonical (direction-independent) key of `p`. */
+uint64_t pkt_hash(const pkt_t *p);
+
+/* ---- flow table of one worker ---- */
+typedef struct flowtab flowtab_t;
+struct flow_sinkctx; /* engine side: receives exports of a worker */
+
+typedef void (*ft_emit_flow_fn)(void *ctx, const drst_flow_record_t *r);
+typedef void (*ft_emit_summary_fn)(void *ctx, const drst_flow_summary_t *s, uint64_t idx);
+
+flowtab_t *ft_new(const drst_flow_config_t *cfg, uint32_t max_flows, unsigned worker_id,
+                  ft_emit_flow_fn ef, ft_emit_summary_fn es, void *ctx);
+void ft_free(flowtab_t *ft);
+/* Account one packet (pkt->ctl == 0) with hash h. */
+void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h);
+/* Interval boundary reached at time ts_ns: close the current interval(s) up to it. */
+void ft_tick(flowtab_t *ft, uint64_t ts_ns);
+/* End of input: export all flows, the last summary. */
+void ft_finish(flowtab_t *ft);
+void ft_counters_add(const flowtab_t *ft, drst_flow_counters_t *c);
+size_t ft_bytes_per_flow(const flowtab_t *ft);
+
+/* Push descriptors staged for the workers now (live capture calls it after
+ * each read batch so a quiet link does not hold packets back). */
+void engine_flush_staged(drst_flow_engine_t *e);
+
+/* ---- single-producer single-consumer ring of pkt_t (ring.c, C11 atomics) ---- */
+typedef struct spsc spsc_t;
+spsc_t *spsc_new(uint32_t size_pow2);
+void spsc_free(spsc_t *r);
+/* Producer: copy up to n descriptors in; returns how many fit. */
+uint32_t spsc_push(spsc_t *r, const pkt_t *v, uint32_t n);
+/* Consumer: copy up to n descriptors out; returns how many. */
+uint32_t spsc_pop(spsc_t *r, pkt_t *v, uint32_t n);
+
+#endif

@@ -1,0 +1,403 @@
+/* mlp: dense feed-forward network, Adam, early stopping. Batched math goes
+ * through OpenBLAS dgemm; one-row prediction uses plain loops (a BLAS call
+ * costs more than the arithmetic at that size). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "common/error_int.h"
+#include "model/model_int.h"
+
+#define SMALL_BATCH 4
+
+static size_t mlp_scratch_per_row(const drst_model_t *m)
+{
+    size_t w = 1;
+    for (size_t l = 0; l <= m->nlayers; l++)
+        if (m->sizes[l] > w)
+            w = m->sizes[l];
+    return 2 * w;
+}
+
+static inline double gelu(double z)
+{
+    return 0.5 * z * (1.0 + erf(z * 0.70710678118654752440));
+}
+
+static inline double gelu_grad(double z)
+{
+    return 0.5 * (1.0 + erf(z * 0.70710678118654752440)) +
+           z * 0.39894228040143267794 * exp(-0.5 * z * z);
+}
+
+static void activate(double *z, size_t n, uint32_t act)
+{
+    if (act == DRST_ACT_GELU) {
+        for (size_t i = 0; i < n; i++)
+            z[i] = gelu(z[i]);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            z[i] = z[i] > 0 ? z[i] : 0;
+    }
+}
+
+/* One row through the network: in -> out, ping-pong in tmp. */
+static double forward_row(const drst_model_t *m, const double *x, double *tmp, size_t w)
+{
+    const double *in = x;
+    double *bufs[2] = {tmp, tmp + w};
+    for (size_t l = 0; l < m->nlayers; l++) {
+        size_t ni = m->sizes[l], no = m->sizes[l + 1];
+        double *restrict z = bufs[l & 1];
+        const double *restrict W = m->W[l];
+        memcpy(z, m->b[l], no * sizeof(*z));
+        for (size_t i = 0; i < ni; i++) {
+            double xi = in[i];
+            const double *restrict row = W + i * no;
+            for (size_t j = 0; j < no; j++)
+                z[j] += xi * row[j];
+        }
+        if (l + 1 < m->nlayers)
+            activate(z, no, m->hp.activation);
+        in = z;
+    }
+    return in[0];
+}
+
+/* Batched forward; if keep != NULL, keep[l] receives the pre-activation of
+ * layer l (B x sizes[l+1]) and acts[l+1] the activation (training). */
+static void forward_batch(const drst_model_t *m, const double *x, size_t n, double *y, double *a,
+                          double *b2)
+{
+    const double *in = x;
+    double *bufs[2] = {a, b2};
+    for (size_t l = 0; l < m->nlayers; l++) {
+        size_t ni = m->sizes[l], no = m->sizes[l + 1];
+        double *z = bufs[l & 1];
+        for (size_t r = 0; r < n; r++)
+            memcpy(z + r * no, m->b[l], no * sizeof(*z));
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)no, (int)ni, 1.0, in,
+                    (int)ni, m->W[l], (int)no, 1.0, z, (int)no);
+        if (l + 1 < m->nlayers)
+            activate(z, n * no, m->hp.activation);
+        in = z;
+    }
+    memcpy(y, in, n * sizeof(*y));
+}
+
+static void mlp_predict(const drst_model_t *m, const double *xs, size_t n, double *y, double *tmp)
+{
+    size_t w = mlp_scratch_per_row(m) / 2;
+    if (n <= SMALL_BATCH) {
+        for (size_t r = 0; r < n; r++)
+            y[r] = forward_row(m, xs + r * m->nf, tmp, w);
+        return;
+    }
+    forward_batch(m, xs, n, y, tmp, tmp + n * w);
+}
+
+/* ------------------------------------------------------------------ train */
+
+typedef struct mlp_train {
+    size_t L, B;
+    double *A[DRST_MODEL_MAX_HIDDEN + 2]; /* activations, A[0] = batch input */
+    double *Z[DRST_MODEL_MAX_HIDDEN + 2]; /* pre-activations of layer l (index l) */
+    double *G, *G2;                       /* gradient wrt current layer output */
+    double *gW[DRST_MODEL_MAX_HIDDEN + 1], *gb[DRST_MODEL_MAX_HIDDEN + 1];
+    double *mW[DRST_MODEL_MAX_HIDDEN + 1], *vW[DRST_MODEL_MAX_HIDDEN + 1];
+    double *mb[DRST_MODEL_MAX_HIDDEN + 1], *vb[DRST_MODEL_MAX_HIDDEN + 1];
+    double *bestW[DRST_MODEL_MAX_HIDDEN + 1], *bestb[DRST_MODEL_MAX_HIDDEN + 1];
+} mlp_train_t;
+
+static void train_free(mlp_train_t *t)
+{
+    for (size_t l = 0; l < DRST_MODEL_MAX_HIDDEN + 2; l++) {
+        free(t->A[l]);
+        free(t->Z[l]);
+    }
+    for (size_t l = 0; l < DRST_MODEL_MAX_HIDDEN + 1; l++) {
+        free(t->gW[l]);
+        free(t->gb[l]);
+        free(t->mW[l]);
+        free(t->vW[l]);
+        free(t->mb[l]);
+        free(t->vb[l]);
+        free(t->bestW[l]);
+        free(t->bestb[l]);
+    }
+    free(t->G);
+    free(t->G2);
+}
+
+static double loss_grad(uint32_t loss, const double *yh, const double *y, size_t n, double *g)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = yh[i] - y[i];
+        if (loss == DRST_LOSS_MSE) {
+            s += d * d;
+            if (g)
+                g[i] = 2 * d / (double)n;
+        } else {
+            double ad = fabs(d);
+            s += ad < 1 ? 0.5 * d * d : ad - 0.5;
+            if (g)
+                g[i] = (ad < 1 ? d : (d > 0 ? 1 : -1)) / (double)n;
+        }
+    }
+    return n ? s / (double)n : 0;
+}
+
+static drst_err_t mlp_train(drst_model_t *m, const train_data_t *d, const drst_train_opts_t *o,
+                            char *err, size_t errlen)
+{
+    mlp_train_t t = {0};
+    drst_err_t rc = DRST_OK;
+    size_t nf = d->nf, nh = m->hp.n_hidden;
+    size_t *perm = NULL;
+    double *ybatch = NULL;
+    double *pred = NULL, *ptmp = NULL;
+
+    if (o->batch == 0 || o->max_epochs == 0 || !(o->lr > 0) || !(o->weight_decay >= 0))
+        return drst_seterr(err, errlen, DRST_ERR_INVAL,
+                           "mlp: batch, epochs and learning rate must be positive");
+    m->nlayers = nh + 1;
+    m->sizes[0] = nf;
+    for (size_t l = 0; l < nh; l++) {
+        if (m->hp.hidden[l] == 0 || m->hp.hidden[l] > 65536)
+            return drst_seterr(err, errlen, DRST_ERR_INVAL, "mlp: hidden layer %zu has %u units",
+                               l + 1, m->hp.hidden[l]);
+        m->sizes[l + 1] = m->hp.hidden[l];
+    }
+    m->sizes[nh + 1] = 1;
+    const drst_model_t *warm = o->warm_start;
+    if (warm) {
+        int ok = warm->nlayers == m->nlayers;
+        for (size_t l = 0; ok && l <= m->nlayers; l++)
+            ok = warm->sizes[l] == m->sizes[l];
+        if (!ok)
+            return drst_seterr(err, errlen, DRST_ERR_SCHEMA,
+                               "mlp: warm-start model has a different layer layout");
+    }
+
+    uint64_t rng = m->seed * 0x9e3779b97f4a7c15ULL + 1;
+    size_t B = o->batch < d->n_train ? o->batch : d->n_train;
+    t.B = B;
+    t.L = m->nlayers;
+    for (size_t l = 0; l < t.L; l++) {
+        size_t ni = m->sizes[l], no = m->sizes[l + 1];
+        m->W[l] = malloc(ni * no * sizeof(double));
+        m->b[l] = calloc(no, sizeof(double));
+        t.gW[l] = malloc(ni * no * sizeof(double));
+        t.gb[l] = malloc(no * sizeof(double));
+        t.mW[l] = calloc(ni * no, sizeof(double));
+        t.vW[l] = calloc(ni * no, sizeof(double));
+        t.mb[l] = calloc(no, sizeof(double));
+        t.vb[l] = calloc(no, sizeof(double));
+        t.bestW[l] = malloc(ni * no * sizeof(double));
+        t.bestb[l] = malloc(no * sizeof(double));
+        t.Z[l + 1] = malloc(B * no * sizeof(double));
+        t.A[l + 1] = malloc(B * no * sizeof(double));
+        if (!m->W[l] || !m->b[l] || !t.gW[l] || !t.gb[l] || !t.mW[l] || !t.vW[l] || !t.mb[l] ||
+            !t.vb[l] || !t.bestW[l] || !t.bestb[l] || !t.Z[l + 1] || !t.A[l + 1])
+            goto nomem;
+        if (warm) {
+            memcpy(m->W[l], warm->W[l], ni * no * sizeof(double));
+            memcpy(m->b[l], warm->b[l], no * sizeof(double));
+        } else {
+            /* He-uniform for ReLU-like hidden layers, Glorot for the output */
+            double lim = l + 1 < t.L ? sqrt(6.0 / (double)ni) : sqrt(6.0 / (double)(ni + no));
+            for (size_t i = 0; i < ni * no; i++)
+                m->W[l][i] = (2 * model_rng_uniform(&rng) - 1) * lim;
+        }
+        memcpy(t.bestW[l], m->W[l], ni * no * sizeof(double));
+        memcpy(t.bestb[l], m->b[l], no * sizeof(double));
+    }
+    size_t w = mlp_scratch_per_row(m) / 2;
+    t.A[0] = malloc(B * nf * sizeof(double));
+    t.G = malloc(B * w * sizeof(double));
+    t.G2 = malloc(B * w * sizeof(double));
+    perm = malloc(d->n_train * sizeof(*perm));
+    ybatch = malloc(B * sizeof(*ybatch));
+    size_t nmax = d->n_es > d->n_val ? d->n_es : d->n_val;
+    pred = malloc((nmax + 1) * sizeof(double));
+    ptmp = malloc((nmax + 1) * 2 * w * sizeof(double));
+    if (!t.A[0] || !t.G || !t.G2 || !perm || !ybatch || !pred || !ptmp)
+        goto nomem;
+    for (size_t i = 0; i < d->n_train; i++)
+        perm[i] = i;
+
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    double b1t = 1, b2t = 1;
+    double best = INFINITY;
+    size_t best_epoch = 0, since = 0, epoch;
+    for (epoch = 1; epoch <= o->max_epochs; epoch++) {
+        for (size_t i = d->n_train; i > 1; i--) {
+            size_t j = (size_t)(model_rng_next(&rng) % i);
+            size_t tmp = perm[i - 1];
+            perm[i - 1] = perm[j];
+            perm[j] = tmp;
+        }
+        double eloss = 0;
+        size_t nb = 0;
+        for (size_t off = 0; off < d->n_train; off += B) {
+            size_t n = d->n_train - off < B ? d->n_train - off : B;
+            for (size_t r = 0; r < n; r++)
+                memcpy(t.A[0] + r * nf, d->Xtr + perm[off + r] * nf, nf * sizeof(double));
+            /* forward, keeping Z and A */
+            for (size_t l = 0; l < t.L; l++) {
+                size_t ni = m->sizes[l], no = m->sizes[l + 1];
+                double *z = t.Z[l + 1];
+                for (size_t r = 0; r < n; r++)
+                    memcpy(z + r * no, m->b[l], no * sizeof(double));
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)no, (int)ni,
+                            1.0, t.A[l], (int)ni, m->W[l], (int)no, 1.0, z, (int)no);
+                memcpy(t.A[l + 1], z, n * no * sizeof(double));
+                if (l + 1 < t.L)
+                    activate(t.A[l + 1], n * no, m->hp.activation);
+            }
+            /* loss gradient (output is A[L], n x 1) */
+            double *yt = ybatch;
+            for (size_t r = 0; r < n; r++)
+                yt[r] = d->ytr[perm[off + r]];
+            eloss += loss_grad(m->hp.loss, t.A[t.L], yt, n, t.G);
+            nb++;
+            /* backward */
+            for (size_t l = t.L; l-- > 0;) {
+                size_t ni = m->sizes[l], no = m->sizes[l + 1];
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ni, (int)no, (int)n, 1.0,
+                            t.A[l], (int)ni, t.G, (int)no, 0.0, t.gW[l], (int)no);
+                for (size_t j = 0; j < no; j++)
+                    t.gb[l][j] = 0;
+                for (size_t r = 0; r < n; r++)
+                    for (size_t j = 0; j < no; j++)
+                        t.gb[l][j] += t.G[r * no + j];
+                if (l > 0) {
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)ni, (int)no,
+                                1.0, t.G, (int)no, m->W[l], (int)no, 0.0, t.G2, (int)ni);
+                    const double *z = t.Z[l];
+                    for (size_t i = 0; i < n * ni; i++)
+                        t.G2[i] *= m->hp.activation == DRST_ACT_GELU ? gelu_grad(z[i])
+                                                                     : (z[i] > 0 ? 1.0 : 0.0);
+                    double *sw = t.G;
+                    t.G = t.G2;
+                    t.G2 = sw;
+                }
+            }
+            /* Adam step, L2 weight decay on weights */
+            b1t *= b1;
+            b2t *= b2;
+            double lr_t = o->lr * sqrt(1 - b2t) / (1 - b1t);
+            for (size_t l = 0; l < t.L; l++) {
+                size_t nw = m->sizes[l] * m->sizes[l + 1], no = m->sizes[l + 1];
+                double *W = m->W[l], *gW = t.gW[l], *mW = t.mW[l], *vW = t.vW[l];
+                for (size_t i = 0; i < nw; i++) {
+                    double g = gW[i] + o->weight_decay * W[i];
+                    mW[i] = b1 * mW[i] + (1 - b1) * g;
+                    vW[i] = b2 * vW[i] + (1 - b2) * g * g;
+                    W[i] -= lr_t * mW[i] / (sqrt(vW[i]) + eps);
+                }
+                double *bb = m->b[l], *gb = t.gb[l], *mb = t.mb[l], *vb = t.vb[l];
+                for (size_t i = 0; i < no; i++) {
+                    mb[i] = b1 * mb[i] + (1 - b1) * gb[i];
+                    vb[i] = b2 * vb[i] + (1 - b2) * gb[i] * gb[i];
+                    bb[i] -= lr_t * mb[i] / (sqrt(vb[i]) + eps);
+                }
+            }
+        }
+        eloss /= (double)(nb ? nb : 1);
+        if (!isfinite(eloss)) {
+            rc = drst_seterr(err, errlen, DRST_ERR_NUMERIC,
+                             "mlp: training loss is not finite at epoch %zu (lower the learning "
+                             "rate?)",
+                             epoch);
+            goto out;
+        }
+        /* early stopping on the held-out training rows (or the training loss) */
+        double score = eloss;
+        if (d->n_es) {
+            mlp_predict(m, d->Xes, d->n_es, pred, ptmp);
+            score = loss_grad(m->hp.loss, pred, d->yes, d->n_es, NULL);
+        }
+        if (score < best - 1e-12) {
+            best = score;
+            best_epoch = epoch;
+            since = 0;
+            for (size_t l = 0; l < t.L; l++) {
+                memcpy(t.bestW[l], m->W[l], m->sizes[l] * m->sizes[l + 1] * sizeof(double));
+                memcpy(t.bestb[l], m->b[l], m->sizes[l + 1] * sizeof(double));
+            }
+        } else if (o->patience && ++since >= o->patience) {
+            break;
+        }
+        if (o->progress) {
+            drst_train_progress_t p = {epoch, o->max_epochs, eloss, 0};
+            if (d->n_val) {
+                mlp_predict(m, d->Xval, d->n_val, pred, ptmp);
+                p.val_acc20 = model_acc20_scaled(m, pred, d->yval_raw, d->n_val);
+            }
+            o->progress(o->progress_opaque, &p);
+        }
+    }
+    for (size_t l = 0; l < t.L; l++) {
+        memcpy(m->W[l], t.bestW[l], m->sizes[l] * m->sizes[l + 1] * sizeof(double));
+        memcpy(m->b[l], t.bestb[l], m->sizes[l + 1] * sizeof(double));
+    }
+    m->hp.epochs_run = best_epoch;
+    goto out;
+nomem:
+    rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "mlp: out of memory");
+out:
+    train_free(&t);
+    free(perm);
+    free(ybatch);
+    free(pred);
+    free(ptmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- file */
+
+static void mlp_save(const drst_model_t *m, wbuf_t *w)
+{
+    wbuf_u32(w, (uint32_t)m->nlayers);
+    for (size_t l = 0; l <= m->nlayers; l++)
+        wbuf_u32(w, (uint32_t)m->sizes[l]);
+    for (size_t l = 0; l < m->nlayers; l++) {
+        wbuf_f64s(w, m->W[l], m->sizes[l] * m->sizes[l + 1]);
+        wbuf_f64s(w, m->b[l], m->sizes[l + 1]);
+    }
+}
+
+static void mlp_load(drst_model_t *m, rbuf_t *r)
+{
+    uint32_t L = rbuf_u32(r, "mlp layer count");
+    if (r->bad || L == 0 || L > DRST_MODEL_MAX_HIDDEN + 1 || L != m->hp.n_hidden + 1) {
+        rbuf_fail(r, "mlp layer count");
+        return;
+    }
+    m->nlayers = L;
+    for (size_t l = 0; l <= L; l++) {
+        m->sizes[l] = rbuf_u32(r, "mlp layer sizes");
+        if (!r->bad && (m->sizes[l] == 0 || m->sizes[l] > 65536))
+            rbuf_fail(r, "mlp layer sizes");
+    }
+    if (!r->bad && (m->sizes[0] != m->nf || m->sizes[L] != 1))
+        rbuf_fail(r, "mlp layer sizes");
+    for (size_t l = 0; l < L && !r->bad; l++) {
+        m->W[l] = rbuf_f64s(r, m->sizes[l] * m->sizes[l + 1], "mlp weights");
+        m->b[l] = rbuf_f64s(r, m->sizes[l + 1], "mlp biases");
+    }
+}
+
+const struct drst_model_ops drst_model_mlp_ops = {
+    .name = "mlp",
+    .family = DRST_MODEL_MLP,
+    .train = mlp_train,
+    .save = mlp_save,
+    .load = mlp_load,
+    .predict = mlp_predict,
+    .scratch_per_row = mlp_scratch_per_row,
+};

@@ -1,0 +1,9 @@
+/* Store internals: the backend table. Not public API. */
+#ifndef DRST_STORE_INT_H
+#define DRST_STORE_INT_H
+
+#include "drst/store.h"
+
+extern const struct drst_store_ops drst_store_local_ops;
+
+#endif
