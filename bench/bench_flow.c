@@ -43,7 +43,8 @@ static void mk(uint8_t *p, uint32_t a, uint32_t b, uint16_t sp, uint16_t dp, uin
     p[15] = (uint8_t)a;
     p[16] = (uint8_t)(b >> 24), p[17] = (uint8_t)(b >> 16), p[18] = (uint8_t)(b >> 8);
     p[19] = (uint8_t)b;
-    p[20] = (uint8_t)(sp >> 8), p[21] = (uint8_t)sp, p[22] = (uint8_t)(dp >> 8), p[23] = (uint8_t)dp;
+    p[20] = (uint8_t)(sp >> 8), p[21] = (uint8_t)sp, p[22] = (uint8_t)(dp >> 8),
+    p[23] = (uint8_t)dp;
     p[24] = (uint8_t)(seq >> 24), p[25] = (uint8_t)(seq >> 16), p[26] = (uint8_t)(seq >> 8);
     p[27] = (uint8_t)seq;
     p[28] = (uint8_t)(ack >> 24), p[29] = (uint8_t)(ack >> 16), p[30] = (uint8_t)(ack >> 8);
@@ -162,8 +163,7 @@ int main(int argc, char **argv)
         printf("memory: %llu live flows, RSS +%.1f MB = %.0f bytes per live flow "
                "(engine accounting: %zu B = 256 B flow + its hash bucket)\n",
                (unsigned long long)k.max_live_flows, (double)(r1 - r0) / 1e6,
-               (double)(r1 - r0) / (double)k.max_live_flows,
-               drst_flow_engine_bytes_per_flow(e));
+               (double)(r1 - r0) / (double)k.max_live_flows, drst_flow_engine_bytes_per_flow(e));
         drst_flow_engine_free(e);
     }
 

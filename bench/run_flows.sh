@@ -42,8 +42,8 @@ measure() {
     done
     read -r wall cpu rss < <(sort -n "$tmp/m" | awk -v n="$runs" 'NR == int((n + 1) / 2)')
     local mpw mpc
-    mpw=$(awk -v p="$npk" -v t="$wall" 'BEGIN { printf "%.2f", t > 0 ? p / t / 1e6 : 0 }')
-    mpc=$(awk -v p="$npk" -v t="$cpu" 'BEGIN { printf "%.2f", t > 0 ? p / t / 1e6 : 0 }')
+    mpw=$(awk -v p="$npk" -v t="$wall" 'BEGIN { printf "%.2f", (t > 0 ? p / t / 1e6 : 0) }')
+    mpc=$(awk -v p="$npk" -v t="$cpu" 'BEGIN { printf "%.2f", (t > 0 ? p / t / 1e6 : 0) }')
     printf "%-28s %7ss wall %7ss cpu  %6s Mpps wall %6s Mpps/cpu-s  RSS %6d MB\n" \
         "$name" "$wall" "$cpu" "$mpw" "$mpc" $((rss / 1024))
     echo "$name $wall $cpu $rss" >>"$tmp/results"

@@ -76,41 +76,41 @@ typedef struct drst_flow_record {
 
 /** @brief Statistics of one interval (all workers merged). */
 typedef struct drst_flow_summary {
-    double start;            /**< interval start, seconds since the epoch */
-    double length;           /**< interval length, seconds */
-    uint64_t packets;        /**< packets attributed to flows in the interval */
-    uint64_t bytes;          /**< their wire bytes */
-    uint64_t active_flows;   /**< flows that saw at least one packet in the interval */
-    uint64_t new_flows;      /**< flows created in the interval */
-    uint64_t ended_flows;    /**< flows exported final in the interval */
-    uint64_t tcp_data_packets; /**< TCP segments carrying payload */
-    uint64_t retx_packets;   /**< of those, retransmitted */
-    double retx_rate;        /**< retx_packets / tcp_data_packets (0 if none) */
-    uint64_t rtt_count;      /**< RTT samples taken in the interval */
+    double start;                     /**< interval start, seconds since the epoch */
+    double length;                    /**< interval length, seconds */
+    uint64_t packets;                 /**< packets attributed to flows in the interval */
+    uint64_t bytes;                   /**< their wire bytes */
+    uint64_t active_flows;            /**< flows that saw at least one packet in the interval */
+    uint64_t new_flows;               /**< flows created in the interval */
+    uint64_t ended_flows;             /**< flows exported final in the interval */
+    uint64_t tcp_data_packets;        /**< TCP segments carrying payload */
+    uint64_t retx_packets;            /**< of those, retransmitted */
+    double retx_rate;                 /**< retx_packets / tcp_data_packets (0 if none) */
+    uint64_t rtt_count;               /**< RTT samples taken in the interval */
     double rtt_p50, rtt_p90, rtt_p99; /**< seconds, bucket midpoints (within 12%; NaN if none) */
     uint64_t rtt_hist[DRST_FLOW_RTT_BUCKETS]; /**< see DRST_FLOW_RTT_BUCKETS */
 } drst_flow_summary_t;
 
 /** @brief Packet-level counters of the source (parser) and the workers. */
 typedef struct drst_flow_counters {
-    uint64_t packets;        /**< packets read */
-    uint64_t bytes;          /**< wire bytes read */
-    uint64_t truncated;      /**< packets cut by the snaplen inside a needed header */
-    uint64_t malformed;      /**< impossible header values (bad lengths, versions) */
-    uint64_t ipv4, ipv6;     /**< IP packets by version */
-    uint64_t frag_first;     /**< first IPv4/IPv6 fragments (attributed to their flow) */
-    uint64_t frag_later;     /**< non-first fragments (counted only) */
-    uint64_t non_ip;         /**< link-level frames that are not IP (ARP, LLDP, ...) */
-    uint64_t arp;            /**< of those, ARP */
+    uint64_t packets;          /**< packets read */
+    uint64_t bytes;            /**< wire bytes read */
+    uint64_t truncated;        /**< packets cut by the snaplen inside a needed header */
+    uint64_t malformed;        /**< impossible header values (bad lengths, versions) */
+    uint64_t ipv4, ipv6;       /**< IP packets by version */
+    uint64_t frag_first;       /**< first IPv4/IPv6 fragments (attributed to their flow) */
+    uint64_t frag_later;       /**< non-first fragments (counted only) */
+    uint64_t non_ip;           /**< link-level frames that are not IP (ARP, LLDP, ...) */
+    uint64_t arp;              /**< of those, ARP */
     uint64_t unsupported_link; /**< packets of a link type the parser does not know */
-    uint64_t by_ipproto[256]; /**< IP packets by (final) protocol number */
-    uint64_t flows;          /**< flows created */
-    uint64_t flow_records;   /**< records exported (final + interim) */
-    uint64_t interim_records; /**< of those, interim (active timeout) */
-    uint64_t evicted;        /**< flows exported early because the table was full */
-    uint64_t max_live_flows; /**< high-water mark of live flows (sum over workers) */
-    uint64_t ring_waits;     /**< times the source waited for a full worker ring */
-    uint64_t dropped_nomem;  /**< packets not attributed: no memory for a new flow */
+    uint64_t by_ipproto[256];  /**< IP packets by (final) protocol number */
+    uint64_t flows;            /**< flows created */
+    uint64_t flow_records;     /**< records exported (final + interim) */
+    uint64_t interim_records;  /**< of those, interim (active timeout) */
+    uint64_t evicted;          /**< flows exported early because the table was full */
+    uint64_t max_live_flows;   /**< high-water mark of live flows (sum over workers) */
+    uint64_t ring_waits;       /**< times the source waited for a full worker ring */
+    uint64_t dropped_nomem;    /**< packets not attributed: no memory for a new flow */
 } drst_flow_counters_t;
 
 /** @brief Engine configuration; drst_flow_config_init() sets the defaults. */
@@ -177,10 +177,10 @@ void drst_flow_engine_free(drst_flow_engine_t *e);
 
 /** @brief Capture source options. */
 typedef struct drst_flow_capture_opts {
-    const char *file;   /**< pcap or pcapng file to read, or NULL */
-    const char *iface;  /**< interface for live capture, or NULL (exactly one of file/iface) */
-    const char *filter; /**< BPF filter expression, or NULL */
-    int snaplen;        /**< live capture snaplen, 0 = 256 (headers are enough) */
+    const char *file;     /**< pcap or pcapng file to read, or NULL */
+    const char *iface;    /**< interface for live capture, or NULL (exactly one of file/iface) */
+    const char *filter;   /**< BPF filter expression, or NULL */
+    int snaplen;          /**< live capture snaplen, 0 = 256 (headers are enough) */
     uint64_t max_packets; /**< stop after this many packets, 0 = no limit */
 } drst_flow_capture_opts_t;
 
@@ -219,8 +219,8 @@ size_t drst_flow_summary_csv_header(char *buf, size_t cap);
 size_t drst_flow_record_format(drst_flow_format_t fmt, const drst_flow_record_t *r, uint64_t seq,
                                char *buf, size_t cap);
 /** @brief Same for a summary record. */
-size_t drst_flow_summary_format(drst_flow_format_t fmt, const drst_flow_summary_t *s,
-                                uint64_t seq, char *buf, size_t cap);
+size_t drst_flow_summary_format(drst_flow_format_t fmt, const drst_flow_summary_t *s, uint64_t seq,
+                                char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

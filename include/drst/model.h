@@ -54,10 +54,10 @@ drst_err_t drst_model_family_parse(const char *name, drst_model_family_t *out) D
  * interpolation between order statistics, as numpy's default).
  */
 typedef struct drst_model_metrics {
-    double acc05, acc10, acc20; /**< accuracy at tau = 0.05, 0.1, 0.2 */
-    double mae, rmse;           /**< absolute-error metrics, target units */
+    double acc05, acc10, acc20;     /**< accuracy at tau = 0.05, 0.1, 0.2 */
+    double mae, rmse;               /**< absolute-error metrics, target units */
     double p50, p80, p90, p95, p99; /**< quantiles of the relative error */
-    uint64_t rows;              /**< rows scored */
+    uint64_t rows;                  /**< rows scored */
 } drst_model_metrics_t;
 
 /**
@@ -82,10 +82,10 @@ typedef enum drst_split {
 
 /** @brief Progress of a training run, handed to drst_train_opts_t.progress. */
 typedef struct drst_train_progress {
-    size_t epoch;       /**< 1-based epoch (mlp) or tree count (gbdt) */
+    size_t epoch; /**< 1-based epoch (mlp) or tree count (gbdt) */
     size_t max_epochs;
-    double train_loss;  /**< mean training loss of the epoch */
-    double val_acc20;   /**< acc@0.2 on the validation rows */
+    double train_loss; /**< mean training loss of the epoch */
+    double val_acc20;  /**< acc@0.2 on the validation rows */
 } drst_train_progress_t;
 
 /**
@@ -99,31 +99,31 @@ typedef struct drst_train_opts {
     const char *data_name;      /**< name of the data in diagnostics (a file name), may be NULL */
     const char *const *exclude; /**< columns not used as features; default {input_rate, latency} */
     size_t n_exclude;
-    size_t topk;            /**< keep the k features with highest |Pearson r|; 0 = all */
-    drst_split_t split;     /**< default chrono */
-    double val_frac;        /**< validation fraction, default 0.2 (0 = no validation) */
+    size_t topk;                     /**< keep the k features with highest |Pearson r|; 0 = all */
+    drst_split_t split;              /**< default chrono */
+    double val_frac;                 /**< validation fraction, default 0.2 (0 = no validation) */
     const unsigned char *split_mask; /**< optional: per table row, 1 = validation, 0 = train;
                                           overrides split/val_frac */
-    unsigned char *split_out; /**< optional output, t->nrows entries: 0 = row dropped,
-                                   1 = training, 2 = validation */
-    uint64_t seed;          /**< default 42 */
-    int standardize_target; /**< default 1 */
+    unsigned char *split_out;        /**< optional output, t->nrows entries: 0 = row dropped,
+                                          1 = training, 2 = validation */
+    uint64_t seed;                   /**< default 42 */
+    int standardize_target;          /**< default 1 */
 
     /* mlp */
     size_t hidden[DRST_MODEL_MAX_HIDDEN]; /**< default {64, 32} */
     size_t n_hidden;
-    drst_activation_t activation; /**< default relu */
-    drst_loss_t loss;             /**< default smoothl1 */
-    double lr;                    /**< Adam learning rate, default 1e-3 */
-    size_t batch;                 /**< minibatch rows, default 32 */
-    double weight_decay;          /**< L2 added to the gradient, default 1e-4 */
-    size_t max_epochs;            /**< default 300 */
-    size_t patience;              /**< early-stopping patience in epochs, default 0 = off (the
-                                       10% holdout of a ~1.4k-row set is too noisy: measured
-                                       worse on combined.csv); off, the epoch with the lowest
-                                       training loss is kept */
-    double es_frac;               /**< fraction of training rows held out for early stopping,
-                                       default 0.1 (the validation rows are never used) */
+    drst_activation_t activation;   /**< default relu */
+    drst_loss_t loss;               /**< default smoothl1 */
+    double lr;                      /**< Adam learning rate, default 1e-3 */
+    size_t batch;                   /**< minibatch rows, default 32 */
+    double weight_decay;            /**< L2 added to the gradient, default 1e-4 */
+    size_t max_epochs;              /**< default 300 */
+    size_t patience;                /**< early-stopping patience in epochs, default 0 = off (the
+                                         10% holdout of a ~1.4k-row set is too noisy: measured
+                                         worse on combined.csv); off, the epoch with the lowest
+                                         training loss is kept */
+    double es_frac;                 /**< fraction of training rows held out for early stopping,
+                                         default 0.1 (the validation rows are never used) */
     const drst_model_t *warm_start; /**< optional compatible mlp to start from */
 
     /* ridge */

@@ -236,8 +236,8 @@ drst_log_t *drst_log_new(const drst_log_conf_t *conf, char *err, size_t errlen);
 /** @brief Free the log; every handle must be closed first. NULL is a no-op. */
 void drst_log_free(drst_log_t *log);
 /** @brief Create a topic; DRST_ERR_STATE if it exists with another partition count. */
-drst_err_t drst_log_create_topic(drst_log_t *log, const char *topic, int32_t partitions,
-                                 char *err, size_t errlen) DRST_WUR;
+drst_err_t drst_log_create_topic(drst_log_t *log, const char *topic, int32_t partitions, char *err,
+                                 size_t errlen) DRST_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Transports                                                          */
@@ -245,15 +245,15 @@ drst_err_t drst_log_create_topic(drst_log_t *log, const char *topic, int32_t par
 
 /** @brief Options of drst_stream_open(); zero-initialise, set what applies. */
 typedef struct drst_stream_conf {
-    drst_log_t *log;           /**< inproc: the shared log (borrowed) */
-    const char *bootstrap;     /**< kafka: "host:port,..." */
-    const char *path;          /**< jsonl: file to read (consumer) or write (producer), "-" = stdio */
-    const char *client_id;     /**< optional client id */
-    const char *const *kv;     /**< kafka: extra "key=value" settings (like kcat -X) */
+    drst_log_t *log;       /**< inproc: the shared log (borrowed) */
+    const char *bootstrap; /**< kafka: "host:port,..." */
+    const char *path;      /**< jsonl: file to read (consumer) or write (producer), "-" = stdio */
+    const char *client_id; /**< optional client id */
+    const char *const *kv; /**< kafka: extra "key=value" settings (like kcat -X) */
     size_t nkv;
-    int from_beginning;        /**< a new group starts at the oldest record */
-    drst_assignor_t assignor;  /**< kafka: partition.assignment.strategy */
-    int session_timeout_ms;    /**< kafka: group session timeout, default 6000 */
+    int from_beginning;       /**< a new group starts at the oldest record */
+    drst_assignor_t assignor; /**< kafka: partition.assignment.strategy */
+    int session_timeout_ms;   /**< kafka: group session timeout, default 6000 */
 } drst_stream_conf_t;
 
 /** @brief One message returned by poll; valid until the next poll or close. */
@@ -277,19 +277,20 @@ typedef struct drst_stream_batch {
     drst_stream_ev_t ev;
     const drst_msg_t *msgs;
     size_t n;
-    const int32_t *parts;    /**< ASSIGN/REVOKE: partition ids */
-    const uint8_t *finished; /**< ASSIGN: 1 if the group already committed that partition's sentinel */
+    const int32_t *parts; /**< ASSIGN/REVOKE: partition ids */
+    const uint8_t
+        *finished; /**< ASSIGN: 1 if the group already committed that partition's sentinel */
     size_t nparts;
 } drst_stream_batch_t;
 
 /** @brief Counters of one handle (drst_stream_stats()). */
 typedef struct drst_stream_stats {
-    uint64_t produced;        /**< produce calls accepted */
-    uint64_t delivered;       /**< delivery reports: success */
-    uint64_t delivery_failed; /**< delivery reports: permanent failure */
-    uint64_t consumed;        /**< messages returned by poll */
-    uint64_t commits;         /**< successful commits */
-    uint64_t rebalances;      /**< assignment changes seen */
+    uint64_t produced;           /**< produce calls accepted */
+    uint64_t delivered;          /**< delivery reports: success */
+    uint64_t delivery_failed;    /**< delivery reports: permanent failure */
+    uint64_t consumed;           /**< messages returned by poll */
+    uint64_t commits;            /**< successful commits */
+    uint64_t rebalances;         /**< assignment changes seen */
     uint64_t backpressure_waits; /**< inproc: produce calls that had to wait */
     uint64_t retention_drops;    /**< inproc: records dropped with no group */
     uint64_t stats_events;       /**< kafka: statistics callbacks (-X statistics.interval.ms) */
@@ -305,8 +306,7 @@ struct drst_transport_ops {
     drst_err_t (*partitions)(drst_stream_t *h, const char *topic, int32_t *n, char *err,
                              size_t errlen);
     drst_err_t (*produce)(drst_stream_t *h, const char *topic, int32_t partition, const void *key,
-                          size_t keylen, const void *payload, size_t len, char *err,
-                          size_t errlen);
+                          size_t keylen, const void *payload, size_t len, char *err, size_t errlen);
     drst_err_t (*flush)(drst_stream_t *h, int timeout_ms, char *err, size_t errlen);
     drst_err_t (*subscribe)(drst_stream_t *h, const char *topic, const char *group,
                             const char *member_id, char *err, size_t errlen);
@@ -356,8 +356,8 @@ drst_err_t drst_stream_subscribe(drst_stream_t *h, const char *topic, const char
  * @return DRST_OK (see out->ev), DRST_ERR_EOF (jsonl: end of file),
  *         DRST_ERR_TRANSPORT.
  */
-drst_err_t drst_stream_poll(drst_stream_t *h, int timeout_ms, size_t max,
-                            drst_stream_batch_t *out, char *err, size_t errlen) DRST_WUR;
+drst_err_t drst_stream_poll(drst_stream_t *h, int timeout_ms, size_t max, drst_stream_batch_t *out,
+                            char *err, size_t errlen) DRST_WUR;
 
 /**
  * @brief Commit the positions of everything returned by poll so far;

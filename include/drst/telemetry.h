@@ -24,18 +24,18 @@ extern "C" {
 typedef struct drst_table {
     size_t nrows;
     size_t ncols;
-    char **names;        /**< ncols column names (header), NUL-terminated */
-    double *data;        /**< nrows * ncols values, row-major; NaN = missing */
-    uint64_t *n_empty;   /**< per column: empty cells */
-    uint64_t *n_text;    /**< per column: non-empty cells that are not numbers */
-    size_t cap_rows;     /**< allocated rows (internal) */
+    char **names;      /**< ncols column names (header), NUL-terminated */
+    double *data;      /**< nrows * ncols values, row-major; NaN = missing */
+    uint64_t *n_empty; /**< per column: empty cells */
+    uint64_t *n_text;  /**< per column: non-empty cells that are not numbers */
+    size_t cap_rows;   /**< allocated rows (internal) */
 } drst_table_t;
 
 /** @brief Options of drst_table_read_csv(); zero-initialise for defaults. */
 typedef struct drst_csv_opts {
-    char delim;        /**< field delimiter, default ',' */
-    int no_header;     /**< first line is data; columns are named c0, c1, ... */
-    size_t max_line;   /**< longest accepted line in bytes; default 1 MiB */
+    char delim;      /**< field delimiter, default ',' */
+    int no_header;   /**< first line is data; columns are named c0, c1, ... */
+    size_t max_line; /**< longest accepted line in bytes; default 1 MiB */
 } drst_csv_opts_t;
 
 /**
@@ -49,6 +49,7 @@ void drst_table_free(drst_table_t *t);
 
 /**
  * @brief Append one row of ncols values (copied). Grows geometrically.
+ * NaN values count as empty cells (n_empty).
  */
 drst_err_t drst_table_append(drst_table_t *t, const double *row, char *err, size_t errlen) DRST_WUR;
 

@@ -8,22 +8,23 @@
 
 static void help(void)
 {
-    printf("usage: drst broker [--brokers N] [--topic T --partitions P]...\n\n"
-           "Start a local Kafka-protocol broker for DEVELOPMENT AND TESTS ONLY: librdkafka's\n"
-           "built-in mock cluster, in memory, on loopback. Nothing is persisted; there is no\n"
-           "security, no replication worth the name and no tuning. Production uses a real\n"
-           "Kafka cluster (point --bootstrap of produce/consume at it).\n\n"
-           "The first line printed is the bootstrap address (host:port[,host:port...]); the\n"
-           "broker then runs until interrupted (SIGINT or SIGTERM).\n\n"
-           "options:\n"
-           "  --brokers N      number of mock brokers (default 1)\n"
-           "  --topic T        create topic T (repeatable; topics are also auto-created on\n"
-           "                   first use with the mock's default partition count)\n"
-           "  --partitions P   partitions of the preceding --topic (default 3)\n"
-           "  --port N         accepted only as 0: this librdkafka binds ephemeral ports\n\n"
-           "example:\n"
-           "  drst broker --topic telemetry --partitions 3 > broker.addr &\n"
-           "  drst produce --data stage.csv --topic telemetry --bootstrap $(head -1 broker.addr)\n");
+    printf(
+        "usage: drst broker [--brokers N] [--topic T --partitions P]...\n\n"
+        "Start a local Kafka-protocol broker for DEVELOPMENT AND TESTS ONLY: librdkafka's\n"
+        "built-in mock cluster, in memory, on loopback. Nothing is persisted; there is no\n"
+        "security, no replication worth the name and no tuning. Production uses a real\n"
+        "Kafka cluster (point --bootstrap of produce/consume at it).\n\n"
+        "The first line printed is the bootstrap address (host:port[,host:port...]); the\n"
+        "broker then runs until interrupted (SIGINT or SIGTERM).\n\n"
+        "options:\n"
+        "  --brokers N      number of mock brokers (default 1)\n"
+        "  --topic T        create topic T (repeatable; topics are also auto-created on\n"
+        "                   first use with the mock's default partition count)\n"
+        "  --partitions P   partitions of the preceding --topic (default 3)\n"
+        "  --port N         accepted only as 0: this librdkafka binds ephemeral ports\n\n"
+        "example:\n"
+        "  drst broker --topic telemetry --partitions 3 > broker.addr &\n"
+        "  drst produce --data stage.csv --topic telemetry --bootstrap $(head -1 broker.addr)\n");
 }
 
 int cmd_broker(int argc, char **argv)
@@ -56,8 +57,7 @@ int cmd_broker(int argc, char **argv)
         } else if (!strcmp(a, "--partitions") && v) {
             long p = strtol(v, &end, 10);
             if (*end || p < 1 || p > 10000)
-                return tool_usage_error("broker", "--partitions: expected 1..10000, got '%s'",
-                                        v);
+                return tool_usage_error("broker", "--partitions: expected 1..10000, got '%s'", v);
             if (ntopics == 0)
                 return tool_usage_error("broker", "--partitions must follow a --topic");
             parts[ntopics - 1] = p;

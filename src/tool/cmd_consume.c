@@ -12,34 +12,33 @@
 
 static void help(void)
 {
-    printf(
-        "usage: drst consume --topic T --group G [--bootstrap HOST:PORT | --in FILE.jsonl]\n"
-        "                    [--from-beginning] [--max N] [--idle-ms M] [options]\n\n"
-        "Join consumer group G on topic T and print every record as one JSON line, as it\n"
-        "arrived (a debugging aid, like kcat -C). Records are committed after they are\n"
-        "printed (at-least-once). It stops when every partition it owns has delivered its\n"
-        "end-of-stream sentinel, after --max records, after --idle-ms without records, or\n"
-        "on SIGINT/SIGTERM; nothing printed is left uncommitted.\n\n"
-        "Payloads that are not records (bad JSON, wrong types) are not printed: they go to\n"
-        "the dead-letter file or topic with the reason, and are counted.\n\n"
-        "options:\n"
-        "  --topic T           topic to read (required with --bootstrap)\n"
-        "  --group G           consumer group (default drst-consume)\n"
-        "  --member ID         member/client id (default: librdkafka's)\n"
-        "  --bootstrap H:P     Kafka bootstrap servers\n"
-        "  --in FILE.jsonl     read a JSON Lines file instead ('-' = stdin)\n"
-        "  --from-beginning    a new group starts at the oldest record (default: newest)\n"
-        "  --max N             stop after N data records (default: no limit)\n"
-        "  --idle-ms M         stop after M ms without records (default 10000; 0 = never)\n"
-        "  --meta              print {\"partition\",\"offset\",\"recv_ts\",\"record\":...}\n"
-        "  --no-eos            do not print sentinels (they are still honoured)\n"
-        "  --dlq FILE          dead letters to FILE (JSON lines with reason and payload)\n"
-        "  --dlq-topic T       dead letters to Kafka topic T\n"
-        "  --assignor A        range (default) or roundrobin\n"
-        "  -X key=value        librdkafka setting (repeatable), like kcat -X\n\n"
-        "example:\n"
-        "  drst consume --topic telemetry --group debug --bootstrap 127.0.0.1:9092 \\\n"
-        "      --from-beginning --max 10\n");
+    printf("usage: drst consume --topic T --group G [--bootstrap HOST:PORT | --in FILE.jsonl]\n"
+           "                    [--from-beginning] [--max N] [--idle-ms M] [options]\n\n"
+           "Join consumer group G on topic T and print every record as one JSON line, as it\n"
+           "arrived (a debugging aid, like kcat -C). Records are committed after they are\n"
+           "printed (at-least-once). It stops when every partition it owns has delivered its\n"
+           "end-of-stream sentinel, after --max records, after --idle-ms without records, or\n"
+           "on SIGINT/SIGTERM; nothing printed is left uncommitted.\n\n"
+           "Payloads that are not records (bad JSON, wrong types) are not printed: they go to\n"
+           "the dead-letter file or topic with the reason, and are counted.\n\n"
+           "options:\n"
+           "  --topic T           topic to read (required with --bootstrap)\n"
+           "  --group G           consumer group (default drst-consume)\n"
+           "  --member ID         member/client id (default: librdkafka's)\n"
+           "  --bootstrap H:P     Kafka bootstrap servers\n"
+           "  --in FILE.jsonl     read a JSON Lines file instead ('-' = stdin)\n"
+           "  --from-beginning    a new group starts at the oldest record (default: newest)\n"
+           "  --max N             stop after N data records (default: no limit)\n"
+           "  --idle-ms M         stop after M ms without records (default 10000; 0 = never)\n"
+           "  --meta              print {\"partition\",\"offset\",\"recv_ts\",\"record\":...}\n"
+           "  --no-eos            do not print sentinels (they are still honoured)\n"
+           "  --dlq FILE          dead letters to FILE (JSON lines with reason and payload)\n"
+           "  --dlq-topic T       dead letters to Kafka topic T\n"
+           "  --assignor A        range (default) or roundrobin\n"
+           "  -X key=value        librdkafka setting (repeatable), like kcat -X\n\n"
+           "example:\n"
+           "  drst consume --topic telemetry --group debug --bootstrap 127.0.0.1:9092 \\\n"
+           "      --from-beginning --max 10\n");
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -123,8 +122,7 @@ int cmd_consume(int argc, char **argv)
             else if (!strcmp(v, "roundrobin"))
                 assignor = DRST_ASSIGN_ROUNDROBIN;
             else
-                return tool_usage_error("consume", "--assignor: range or roundrobin, not '%s'",
-                                        v);
+                return tool_usage_error("consume", "--assignor: range or roundrobin, not '%s'", v);
         } else if (!strcmp(a, "-X")) {
             if (nkv == MAX_KV || !strchr(v, '='))
                 return tool_usage_error("consume", "-X expects key=value, got '%s'", v);
@@ -197,8 +195,8 @@ int cmd_consume(int argc, char **argv)
         while (!stop_flag && !drst_eos_done(&eos) && (max < 0 || (long long)nrec < max)) {
             drst_stream_batch_t b;
             size_t want = max < 0 ? 1000 : (size_t)(max - (long long)nrec);
-            drst_err_t e = drst_stream_poll(h, tick, want > 1000 ? 1000 : want, &b, err,
-                                            sizeof(err));
+            drst_err_t e =
+                drst_stream_poll(h, tick, want > 1000 ? 1000 : want, &b, err, sizeof(err));
             if (e == DRST_ERR_EOF)
                 break;
             if (e) {
@@ -268,8 +266,7 @@ int cmd_consume(int argc, char **argv)
             drst_eos_committed(&eos);
         }
     }
-    fprintf(stderr,
-            "drst consume: %llu record(s), %llu sentinel(s), %llu rejected%s%s\n",
+    fprintf(stderr, "drst consume: %llu record(s), %llu sentinel(s), %llu rejected%s%s\n",
             (unsigned long long)nrec, (unsigned long long)neos, (unsigned long long)nbad,
             dlq ? " (dead-lettered)" : "", stop_flag ? " (interrupted)" : "");
     rc = TOOL_OK;

@@ -161,8 +161,8 @@ static int run_build(int pcm, int argc, char **argv)
     o.pcm_utc_offset = a.utc;
     o.pcm_utc_offset_set = a.utc_set;
     rc = pcm ? drst_dataset_build_pcm(a.pos[0], &o, &t, &td.diag, err, sizeof(err))
-             : drst_dataset_build_perf((const char *const *)a.pos, (size_t)a.npos, &o, &t,
-                                       &td.diag, err, sizeof(err));
+             : drst_dataset_build_perf((const char *const *)a.pos, (size_t)a.npos, &o, &t, &td.diag,
+                                       err, sizeof(err));
     if (rc != DRST_OK) {
         tool_diag_close(&td, cmd);
         return tool_error("%s", err);

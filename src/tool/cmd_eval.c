@@ -21,7 +21,8 @@ static void usage(FILE *out)
             "every feature column of the model (any order).\n"
             "\n"
             "options:\n"
-            "  --store DIR          store holding the model (directory or file://DIR)\n"
+            "  --store DIR          store holding the model (directory or file://DIR;\n"
+            "                       default $DRST_STORE)\n"
             "  --model REF          latest (default), baseline, or a model key\n"
             "                       (models/model_<ts>_<hash> or model_<ts>_<hash>)\n"
             "  --model-file FILE    a model file instead of a store release\n"
@@ -108,6 +109,8 @@ int cmd_eval(int argc, char **argv)
         return tool_usage_error("eval", "unexpected argument '%s'", argv[optind]);
     if (!data)
         return tool_usage_error("eval", "--data FILE is required");
+    if (!file && !store_uri)
+        store_uri = getenv("DRST_STORE");
     if (!file && !store_uri)
         return tool_usage_error("eval", "give --store DIR [--model REF] or --model-file FILE");
     if (file && (store_uri || ref))
@@ -199,8 +202,7 @@ int cmd_eval(int argc, char **argv)
                drst_model_family_name(drst_model_family(m)), drst_model_nfeatures(m),
                drst_model_target(m));
         printf("rows      %llu\n", (unsigned long long)met.rows);
-        printf("acc@0.05  %.4f\nacc@0.1   %.4f\nacc@0.2   %.4f\n", met.acc05, met.acc10,
-               met.acc20);
+        printf("acc@0.05  %.4f\nacc@0.1   %.4f\nacc@0.2   %.4f\n", met.acc05, met.acc10, met.acc20);
         printf("mae       %.6g\nrmse      %.6g\n", met.mae, met.rmse);
         printf("rel.err   p50 %.4g  p80 %.4g  p90 %.4g  p95 %.4g  p99 %.4g\n", met.p50, met.p80,
                met.p90, met.p95, met.p99);

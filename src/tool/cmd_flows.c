@@ -21,6 +21,7 @@ static void help(void)
         "usage: drst flows (-r FILE | -i IFACE) [-f BPF] [-o OUT] [--format csv|jsonl]\n"
         "                  [--workers N] [--idle-timeout S] [--active-timeout S]\n"
         "                  [--max-flows N] [--interval S] [--summary OUT] [-c COUNT]\n"
+        "                  [--topic T --bootstrap HOST:PORT]\n"
         "\n"
         "Turn packets into bidirectional flows and per-flow statistics, like tcptrace or\n"
         "Tstat, but in parallel and with interim records for long flows.\n"
@@ -48,6 +49,10 @@ static void help(void)
         "      --summary OUT       per-interval summaries (packets, bytes, active/new flows,\n"
         "                          retransmission rate, RTT p50/p90/p99), same format\n"
         "      --interval S        summary interval in seconds (default 1)\n"
+        "      --topic T           also produce every flow record (JSON) to Kafka topic T,\n"
+        "                          partition = flow id mod partitions (a flow's records stay\n"
+        "                          in order), then one end-of-stream sentinel per partition\n"
+        "      --bootstrap H:P     Kafka bootstrap servers for --topic (e.g. 'drst broker')\n"
         "  -q, --quiet             no counters line on standard error\n"
         "\n"
         "engine:\n"
@@ -64,7 +69,8 @@ static void help(void)
         "examples:\n"
         "  drst flows -r trace.pcap -o flows.csv --summary per-second.csv\n"
         "  drst flows -r big.pcapng --workers 2 --format jsonl -o flows.jsonl\n"
-        "  drst flows -i eth0 -f 'tcp' --active-timeout 10 -o -\n");
+        "  drst flows -i eth0 -f 'tcp' --active-timeout 10 -o -\n"
+        "  drst flows -r trace.pcap -o /dev/null --topic flows --bootstrap 127.0.0.1:9092\n");
 }
 
 struct outctx {
@@ -72,6 +78,11 @@ struct outctx {
     drst_flow_format_t fmt;
     uint64_t nflow, nsum;
     int werr;
+    drst_stream_t *kafka; /* used under the engine's sink lock only */
+    const char *topic;
+    int32_t parts;
+    uint64_t produced, produce_failed;
+    char kerr[DRST_ERRLEN];
 };
 
 static void write_buf(FILE *f, const char *b, size_t n, int *werr)
@@ -84,9 +95,48 @@ static void on_flow(void *opaque, const drst_flow_record_t *r)
 {
     struct outctx *o = opaque;
     char buf[4096];
-    size_t n = drst_flow_record_format(o->fmt, r, o->nflow++, buf, sizeof(buf));
+    uint64_t seq = o->nflow++;
+    size_t n = drst_flow_record_format(o->fmt, r, seq, buf, sizeof(buf));
     if (n < sizeof(buf))
         write_buf(o->flows, buf, n, &o->werr);
+    if (o->kafka) {
+        char err[DRST_ERRLEN], key[24];
+        if (o->fmt != DRST_FLOW_FMT_JSONL)
+            n = drst_flow_record_format(DRST_FLOW_FMT_JSONL, r, seq, buf, sizeof(buf));
+        if (n >= sizeof(buf))
+            return;
+        int kl = snprintf(key, sizeof(key), "%llu", (unsigned long long)r->flow_id);
+        int32_t part = (int32_t)(r->flow_id % (uint64_t)o->parts);
+        if (drst_stream_produce(o->kafka, o->topic, part, key, (size_t)kl, buf, n - 1, err,
+                                sizeof(err)) == DRST_OK) {
+            o->produced++;
+        } else if (o->produce_failed++ == 0) {
+            snprintf(o->kerr, sizeof(o->kerr), "%s", err);
+        }
+    }
+}
+
+/* End every partition with a sentinel and wait for delivery. */
+static int kafka_close(struct outctx *o)
+{
+    char buf[128], err[DRST_ERRLEN];
+    int rc = TOOL_OK;
+    for (int32_t p = 0; p < o->parts; p++) {
+        size_t len;
+        if (drst_record_encode_eos(p, buf, sizeof(buf), &len) != DRST_OK ||
+            drst_stream_produce(o->kafka, o->topic, p, NULL, 0, buf, len, err, sizeof(err))) {
+            return tool_error("sentinel of partition %d of '%s': %s", (int)p, o->topic, err);
+        }
+    }
+    if (drst_stream_flush(o->kafka, 60000, err, sizeof(err)))
+        return tool_error("%s", err);
+    drst_stream_stats_t st;
+    drst_stream_stats(o->kafka, &st);
+    if (o->produce_failed || st.delivery_failed)
+        rc = tool_error("topic '%s': %llu record(s) not produced, %llu not delivered (%s)",
+                        o->topic, (unsigned long long)o->produce_failed,
+                        (unsigned long long)st.delivery_failed, o->kerr);
+    return rc;
 }
 
 static void on_summary(void *opaque, const drst_flow_summary_t *s)
@@ -133,7 +183,17 @@ static int ends_with(const char *s, const char *suf)
 
 int cmd_flows(int argc, char **argv)
 {
-    enum { O_FORMAT = 256, O_WORKERS, O_IDLE, O_ACTIVE, O_MAXF, O_INTERVAL, O_SUMMARY };
+    enum {
+        O_FORMAT = 256,
+        O_WORKERS,
+        O_IDLE,
+        O_ACTIVE,
+        O_MAXF,
+        O_INTERVAL,
+        O_SUMMARY,
+        O_TOPIC,
+        O_BOOT
+    };
     static const struct option lo[] = {
         {"read", required_argument, NULL, 'r'},
         {"interface", required_argument, NULL, 'i'},
@@ -149,12 +209,14 @@ int cmd_flows(int argc, char **argv)
         {"max-flows", required_argument, NULL, O_MAXF},
         {"interval", required_argument, NULL, O_INTERVAL},
         {"summary", required_argument, NULL, O_SUMMARY},
+        {"topic", required_argument, NULL, O_TOPIC},
+        {"bootstrap", required_argument, NULL, O_BOOT},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "flows";
     drst_flow_config_t cfg;
     drst_flow_capture_opts_t co;
-    const char *out = NULL, *sumpath = NULL, *format = NULL;
+    const char *out = NULL, *sumpath = NULL, *format = NULL, *topic = NULL, *bootstrap = NULL;
     int quiet = 0, c, rc;
     uint64_t u = 0;
     char err[DRST_ERRLEN];
@@ -215,6 +277,12 @@ int cmd_flows(int argc, char **argv)
         case O_SUMMARY:
             sumpath = optarg;
             break;
+        case O_TOPIC:
+            topic = optarg;
+            break;
+        case O_BOOT:
+            bootstrap = optarg;
+            break;
         case ':':
             return tool_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
         default:
@@ -227,6 +295,8 @@ int cmd_flows(int argc, char **argv)
         return tool_usage_error(cmd, "give exactly one source: -r FILE or -i IFACE");
     if (cfg.max_flows < cfg.workers)
         return tool_usage_error(cmd, "--max-flows must be at least --workers");
+    if (!topic != !bootstrap)
+        return tool_usage_error(cmd, "--topic and --bootstrap go together");
 
     struct outctx oc;
     memset(&oc, 0, sizeof(oc));
@@ -268,6 +338,22 @@ int cmd_flows(int argc, char **argv)
     if (!sumpath)
         cfg.interval = 0; /* nobody reads summaries: skip the interval ticks */
 
+    if (topic) {
+        drst_stream_conf_t sc;
+        memset(&sc, 0, sizeof(sc));
+        sc.bootstrap = bootstrap;
+        sc.client_id = "drst-flows";
+        oc.kafka = drst_stream_open(&drst_transport_kafka, &sc, err, sizeof(err));
+        if (!oc.kafka) {
+            tool_error("%s", err);
+            goto out;
+        }
+        oc.topic = topic;
+        if (drst_stream_partitions(oc.kafka, topic, &oc.parts, err, sizeof(err)) || oc.parts < 1) {
+            tool_error("topic '%s': %s", topic, err);
+            goto out;
+        }
+    }
     drst_flow_sink_t sink = {on_flow, on_summary, &oc};
     e = drst_flow_engine_new(&cfg, &sink, err, sizeof(err));
     if (!e) {
@@ -301,9 +387,15 @@ int cmd_flows(int argc, char **argv)
         tool_error("%s", ferr);
         goto out;
     }
+    if (oc.kafka && kafka_close(&oc) != TOOL_OK)
+        goto out;
+    if (oc.kafka && !quiet)
+        fprintf(stderr, "drst flows: %llu record(s) + %d sentinel(s) produced to '%s'\n",
+                (unsigned long long)oc.produced, (int)oc.parts, topic);
     ret = TOOL_OK;
 out:
     drst_flow_engine_free(e);
+    drst_stream_close(oc.kafka);
     if (oc.flows && fflush(oc.flows) != 0 && !oc.werr)
         oc.werr = errno;
     if (oc.flows && oc.flows != stdout)

@@ -8,30 +8,29 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drst models list [--store DIR]\n"
-            "       drst models show KEY|latest|baseline [--store DIR]\n"
-            "       drst models promote KEY [--store DIR] [--pointer latest|baseline]\n"
-            "       drst models rollback [--store DIR] [--pointer latest|baseline]\n"
-            "\n"
-            "Model releases are immutable models/model_<UTC-ts>_<hash> objects with their\n"
-            "models/metrics_<...>.json; the pointers models/latest and models/baseline name\n"
-            "one release each and every move is logged in models/history.\n"
-            "\n"
-            "  list       every release (oldest first) with family, validation acc@0.2 and\n"
-            "             the pointers that name it\n"
-            "  show REF   one release: its metrics JSON and the model header\n"
-            "  promote KEY  point latest (or --pointer) at release KEY\n"
-            "  rollback   point latest (or --pointer) back at the release it named before\n"
-            "             (repeatable: each rollback goes one release further back)\n"
-            "\n"
-            "options:\n"
-            "  --store DIR          the store (default $DRST_STORE, else ./store)\n"
-            "  --pointer NAME       pointer moved by promote/rollback (default latest)\n"
-            "\n"
-            "example:\n"
-            "  drst models list --store ./store\n"
-            "  drst models rollback --store ./store\n");
+    fprintf(out, "usage: drst models list [--store DIR]\n"
+                 "       drst models show KEY|latest|baseline [--store DIR]\n"
+                 "       drst models promote KEY [--store DIR] [--pointer latest|baseline]\n"
+                 "       drst models rollback [--store DIR] [--pointer latest|baseline]\n"
+                 "\n"
+                 "Model releases are immutable models/model_<UTC-ts>_<hash> objects with their\n"
+                 "models/metrics_<...>.json; the pointers models/latest and models/baseline name\n"
+                 "one release each and every move is logged in models/history.\n"
+                 "\n"
+                 "  list       every release (oldest first) with family, validation acc@0.2 and\n"
+                 "             the pointers that name it\n"
+                 "  show REF   one release: its metrics JSON and the model header\n"
+                 "  promote KEY  point latest (or --pointer) at release KEY\n"
+                 "  rollback   point latest (or --pointer) back at the release it named before\n"
+                 "             (repeatable: each rollback goes one release further back)\n"
+                 "\n"
+                 "options:\n"
+                 "  --store DIR          the store (default $DRST_STORE, else ./store)\n"
+                 "  --pointer NAME       pointer moved by promote/rollback (default latest)\n"
+                 "\n"
+                 "example:\n"
+                 "  drst models list --store ./store\n"
+                 "  drst models rollback --store ./store\n");
 }
 
 typedef struct list_ctx {
@@ -141,8 +140,7 @@ int cmd_models(int argc, char **argv)
         list_ctx_t lc = {0};
         lc.st = st;
         lc.has_latest = drst_store_read_pointer(st, "latest", &lc.latest, NULL, 0) == DRST_OK;
-        lc.has_baseline =
-            drst_store_read_pointer(st, "baseline", &lc.baseline, NULL, 0) == DRST_OK;
+        lc.has_baseline = drst_store_read_pointer(st, "baseline", &lc.baseline, NULL, 0) == DRST_OK;
         printf("%-48s %-6s %-8s %s\n", "model", "family", "acc@0.2", "pointers");
         if (drst_store_list(st, "models/", list_one, &lc, err, sizeof(err)) != DRST_OK) {
             tool_error("%s", err);

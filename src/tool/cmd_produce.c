@@ -10,12 +10,13 @@
 #include "tool.h"
 
 #define MAX_STAGES 32
-#define MAX_KV 64
+#define MAX_KV     64
 
 static void help(void)
 {
     printf(
-        "usage: drst produce --data FILE.csv[:head=N|:tail=N]... (--topic T [--bootstrap HOST:PORT]\n"
+        "usage: drst produce --data FILE.csv[:head=N|:tail=N]... (--topic T [--bootstrap "
+        "HOST:PORT]\n"
         "                    | --out FILE.jsonl) [options]\n\n"
         "Replay one or more dataset stages, in order, as records on a stream: one record per\n"
         "CSV row, {\"seq\",\"ts\",\"send_ts\",\"features\":{name:value},\"label\"}, stamped with\n"
@@ -181,8 +182,7 @@ int cmd_produce(int argc, char **argv)
         } else if (!strcmp(a, "--partitions")) {
             partitions = strtol(v, &end, 10);
             if (*end || partitions < 1 || partitions > 100000)
-                return tool_usage_error("produce", "--partitions: expected 1..100000, got '%s'",
-                                        v);
+                return tool_usage_error("produce", "--partitions: expected 1..100000, got '%s'", v);
         } else if (!strcmp(a, "--partition-mode")) {
             if (strcmp(v, "rr") && strcmp(v, "hash") && strcmp(v, "auto"))
                 return tool_usage_error("produce", "--partition-mode: rr, hash or auto, not '%s'",
@@ -191,8 +191,7 @@ int cmd_produce(int argc, char **argv)
         } else if (!strcmp(a, "--tps")) {
             tps = strtod(v, &end);
             if (*end || !(tps > 0))
-                return tool_usage_error("produce", "--tps: expected a positive rate, got '%s'",
-                                        v);
+                return tool_usage_error("produce", "--tps: expected a positive rate, got '%s'", v);
         } else if (!strcmp(a, "--interval-ms")) {
             interval_ms = strtod(v, &end);
             if (*end || !(interval_ms >= 0))
@@ -241,8 +240,8 @@ int cmd_produce(int argc, char **argv)
         return TOOL_FAIL;
     /* Read every stage first: a bad file fails before anything is sent. */
     for (int s = 0; s < nst; s++) {
-        drst_err_t e = drst_table_read_csv(stages[s].path, NULL, &stages[s].t, &td.diag, err,
-                                           sizeof(err));
+        drst_err_t e =
+            drst_table_read_csv(stages[s].path, NULL, &stages[s].t, &td.diag, err, sizeof(err));
         if (e) {
             tool_error("%s", err);
             goto out;
@@ -283,8 +282,9 @@ int cmd_produce(int argc, char **argv)
             absent += stages[s].map[f] < 0;
         }
         if (absent)
-            fprintf(stderr, "drst produce: '%s' lacks %zu of the %zu features; its records "
-                            "leave them out\n",
+            fprintf(stderr,
+                    "drst produce: '%s' lacks %zu of the %zu features; its records "
+                    "leave them out\n",
                     stages[s].path, absent, nf);
         size_t n = stages[s].t->nrows, first = 0;
         if (stages[s].head >= 0 && (size_t)stages[s].head < n)
@@ -356,13 +356,12 @@ int cmd_produce(int argc, char **argv)
                     next = mono_s();
                 }
                 for (size_t f = 0; f < nf; f++)
-                    feat[f] = st->map[f] >= 0 ? drst_table_at(st->t, row, (size_t)st->map[f])
-                                              : NAN;
+                    feat[f] = st->map[f] >= 0 ? drst_table_at(st->t, row, (size_t)st->map[f]) : NAN;
                 r.seq = seq;
                 r.send_ts = now_s();
                 r.ts = r.send_ts;
-                r.has_label = st->label_col >= 0 &&
-                              !isnan(drst_table_at(st->t, row, (size_t)st->label_col));
+                r.has_label =
+                    st->label_col >= 0 && !isnan(drst_table_at(st->t, row, (size_t)st->label_col));
                 r.label = r.has_label ? drst_table_at(st->t, row, (size_t)st->label_col) : NAN;
                 e = binary ? drst_record_encode_bin(schema, &r, buf, bufcap, &len)
                            : drst_record_encode_json(schema, &r, buf, bufcap, &len);
@@ -376,8 +375,8 @@ int cmd_produce(int argc, char **argv)
                     part = (int32_t)(seq % (uint64_t)partitions);
                 else if (!strcmp(mode, "hash"))
                     keylen = (size_t)snprintf(key, sizeof(key), "%llu", (unsigned long long)seq);
-                e = drst_stream_produce(h, topic, part, keylen ? key : NULL, keylen, buf, len,
-                                        err, sizeof(err));
+                e = drst_stream_produce(h, topic, part, keylen ? key : NULL, keylen, buf, len, err,
+                                        sizeof(err));
                 if (e) {
                     tool_error("%s", err);
                     goto out;

@@ -31,7 +31,8 @@ static void usage(FILE *out)
             "                       --exclude '' uses every column)\n"
             "  --topk N             keep the N features most correlated (|Pearson r|) with the\n"
             "                       target (default 0 = all)\n"
-            "  --store DIR          store to publish to (directory or file://DIR)\n"
+            "  --store DIR          store to publish to (directory or file://DIR; default\n"
+            "                       $DRST_STORE when --output is not given)\n"
             "  --publish WHICH      baseline|latest|both|none (default: both if the store has\n"
             "                       no baseline yet, else latest)\n"
             "  --output FILE        also write the model file here\n"
@@ -51,7 +52,8 @@ static void usage(FILE *out)
             "  mlp:   --hidden 64,32 (default)  --activation relu|gelu (relu)\n"
             "         --loss smoothl1|mse (smoothl1)  --lr 0.001  --batch 32\n"
             "         --weight-decay 0.0001  --epochs 300 (max)  --patience 0 (N > 0: stop after\n"
-            "         N epochs without progress on 10%% of the training rows; 0 = off)  --warm-start REF (store ref or\n"
+            "         N epochs without progress on 10%% of the training rows; 0 = off)  "
+            "--warm-start REF (store ref or\n"
             "         file of a compatible mlp to start from)\n"
             "  ridge: --alpha 1.0 (as sklearn StandardScaler + Ridge(alpha))\n"
             "  tree:  --max-depth 10  --min-leaf 5\n"
@@ -133,10 +135,37 @@ static char **split_list(const char *s, size_t *n, char **storage)
 }
 
 enum {
-    O_DATA = 256, O_TARGET, O_EXCLUDE, O_TOPK, O_STORE, O_PUBLISH, O_OUTPUT, O_SAVE_SPLIT,
-    O_REJECTS, O_STRICT, O_QUIET, O_SPLIT, O_VAL_FRAC, O_SEED, O_MODEL, O_HIDDEN, O_ACT, O_LOSS,
-    O_LR, O_BATCH, O_WD, O_EPOCHS, O_PATIENCE, O_WARM, O_ALPHA, O_MAX_DEPTH, O_MIN_LEAF, O_TREES,
-    O_ETA, O_THREADS, O_HELP
+    O_DATA = 256,
+    O_TARGET,
+    O_EXCLUDE,
+    O_TOPK,
+    O_STORE,
+    O_PUBLISH,
+    O_OUTPUT,
+    O_SAVE_SPLIT,
+    O_REJECTS,
+    O_STRICT,
+    O_QUIET,
+    O_SPLIT,
+    O_VAL_FRAC,
+    O_SEED,
+    O_MODEL,
+    O_HIDDEN,
+    O_ACT,
+    O_LOSS,
+    O_LR,
+    O_BATCH,
+    O_WD,
+    O_EPOCHS,
+    O_PATIENCE,
+    O_WARM,
+    O_ALPHA,
+    O_MAX_DEPTH,
+    O_MIN_LEAF,
+    O_TREES,
+    O_ETA,
+    O_THREADS,
+    O_HELP
 };
 
 static const struct option longopts[] = {
@@ -240,8 +269,7 @@ int cmd_train(int argc, char **argv)
             else if (!strcmp(optarg, "shuffled"))
                 o.split = DRST_SPLIT_SHUFFLED;
             else
-                return tool_usage_error("train", "--split is chrono or shuffled, not '%s'",
-                                        optarg);
+                return tool_usage_error("train", "--split is chrono or shuffled, not '%s'", optarg);
             break;
         case O_VAL_FRAC:
             if (parse_double(optarg, &o.val_frac) || o.val_frac < 0 || o.val_frac >= 1)
@@ -342,14 +370,15 @@ int cmd_train(int argc, char **argv)
         default:
             free(excl);
             free(excl_store);
-            return tool_usage_error("train", "unknown or incomplete option '%s'",
-                                    argv[optind - 1]);
+            return tool_usage_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
         return tool_usage_error("train", "unexpected argument '%s'", argv[optind]);
     if (!data)
         return tool_usage_error("train", "--data FILE is required");
+    if (!store_uri && !output)
+        store_uri = getenv("DRST_STORE");
     if (!store_uri && !output)
         return tool_usage_error("train", "give --store DIR (publish) and/or --output FILE");
     drst_publish_t which = DRST_PUBLISH_BOTH;

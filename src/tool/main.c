@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"produce", cmd_produce, "replay dataset stages as a record stream (Kafka or JSONL)"},
     {"consume", cmd_consume, "print a topic's records as JSON lines, as a group member"},
     {"broker", cmd_broker, "local Kafka-protocol broker for development and tests"},
+    {"run", cmd_run, "the whole loop in one process: train, stream, infer, monitor, retrain"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

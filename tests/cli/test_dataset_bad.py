@@ -92,6 +92,19 @@ def main():
               "dead letter keeps file:line, reason and the original text")
         check(any("\t     3.000300000,30x,,cycles" in x for x in dead), "dead letter of a bad value")
 
+        p = run(["dataset", "build", d, "-o", "-", "-q"])
+        check(p.returncode == 0 and p.stdout.startswith("input_rate,output_rate,latency,nf1_instructions"),
+              "-o - writes the CSV to stdout")
+        d2 = good(tmp, "two", **{"zz.csv": PERF})
+        env = dict(os.environ, DRST_VNF_ORDER="zz,nf1")
+        p = subprocess.run([DRST, "dataset", "build", d2, "-o", "-", "-q"], capture_output=True,
+                           text=True, env=env)
+        check(p.stdout.split("\n")[0].split(",")[3:5] == ["zz_instructions", "nf1_instructions"],
+              "DRST_VNF_ORDER orders the VNF columns")
+        p = subprocess.run([DRST, "dataset", "build", d2, "-o", "-", "-q", "--vnf-order", "nf1"],
+                           capture_output=True, text=True, env=env)
+        check(p.stdout.split("\n")[0].split(",")[3:5] == ["nf1_instructions", "zz_instructions"],
+              "--vnf-order beats DRST_VNF_ORDER")
         p = run(["dataset", "build", d, "-o", out, "--strict"])
         check(p.returncode == 1 and "nf1.csv:7" in p.stderr, "--strict: exit 1 naming file:line")
 

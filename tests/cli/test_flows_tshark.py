@@ -2,7 +2,7 @@
 
 For every capture in $DRST_DATA/pcap, the TCP and UDP flows of `drst flows`
 must match tshark exactly:
-  - frames per direction: `tshark -q -z conv,tcp` / `conv,udp`;
+  - frames per direction: `tshark -z conv,tcp` / `conv,udp`;
   - wire bytes per direction: the sum of frame.len per (src, sport, dst,
     dport) from `tshark -T fields` (conv prints rounded "kB" figures).
 IP reassembly is off in tshark (-o ip.defragment:FALSE ...): drst attributes
@@ -13,7 +13,6 @@ against a pandas aggregation of tshark's frame times, and that 2 workers
 give the same flows as 1.
 """
 import collections
-import csv
 import io
 import os
 import subprocess
@@ -70,47 +69,54 @@ def ep(addr, port):
     return (addr, int(port))
 
 
-def conv_frames(pcap, proto):
-    """{(A, B): (frames A->B, frames B->A)} from tshark's conversation table."""
-    out = {}
-    for line in tshark(["-q", "-r", pcap, "-z", f"conv,{proto},{NOTUNNEL}"]).splitlines():
+def tshark_all(pcap):
+    """One tshark run per capture: per-frame fields, then the conversation
+    tables. Returns ({proto: {(A, B): (frames A->B, frames B->A)}},
+    {proto: {(src_ep, dst_ep): [frames, bytes]}}, DataFrame of frame times)."""
+    txt = tshark(["-r", pcap, "-T", "fields", "-E", "occurrence=f", "-E", "separator=|",
+                  "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e", "udp.srcport",
+                  "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport", "-e", "udp.dstport",
+                  "-e", "frame.len", "-e", "frame.time_epoch", "-e", "frame.protocols",
+                  "-z", f"conv,tcp,{NOTUNNEL}", "-z", f"conv,udp,{NOTUNNEL}"])
+    conv = {"tcp": {}, "udp": {}}
+    agg = {"tcp": collections.defaultdict(lambda: [0, 0]),
+           "udp": collections.defaultdict(lambda: [0, 0])}
+    times = []
+    section = None
+    for line in txt.splitlines():
+        if line.startswith("TCP Conversations"):
+            section = "tcp"
+            continue
+        if line.startswith("UDP Conversations"):
+            section = "udp"
+            continue
+        if section is None:
+            row = line.split("|")
+            if len(row) != 11:
+                continue
+            times.append((row[9], int(row[8])))
+            protos = row[10].split(":")
+            if any(t in protos for t in ("pim", "gre", "icmp", "icmpv6")):
+                continue
+            for proto, sp, dp in (("tcp", row[2], row[6]), ("udp", row[3], row[7])):
+                if sp:
+                    k = (ep(row[0] or row[1], sp), ep(row[4] or row[5], dp))
+                    agg[proto][k][0] += 1
+                    agg[proto][k][1] += int(row[8])
+            continue
         if "<->" not in line:
             continue
         left, right = line.split("<->")
-        a = left.strip()
         toks = right.split()
-        b = toks[0]
-        # columns after B: <- frames, bytes(+unit), -> frames, bytes(+unit), ...
-        rest = toks[1:]
-        nums = []
-        i = 0
-        while len(nums) < 2 and i < len(rest):
-            nums.append(int(rest[i]))
-            i += 3  # frames, value, unit
-        back, fwd = nums
-        ha, pa = a.rsplit(":", 1)
-        hb, pb = b.rsplit(":", 1)
+        # columns after B: <- frames, bytes, unit, -> frames, bytes, unit, ...
+        back, fwd = int(toks[1]), int(toks[4])
+        ha, pa = left.strip().rsplit(":", 1)
+        hb, pb = toks[0].rsplit(":", 1)
         key = (ep(ha, pa), ep(hb, pb))
-        f, bk = out.get(key, (0, 0))
-        out[key] = (f + fwd, bk + back)
-    return out
-
-
-def field_bytes(pcap, proto):
-    """{(src_ep, dst_ep): [frames, bytes]} from per-frame tshark fields."""
-    txt = tshark(["-r", pcap, "-Y", f"{proto} && {NOTUNNEL}", "-T", "fields", "-E",
-                  "occurrence=f", "-E", "separator=,", "-e", "ip.src", "-e", "ipv6.src", "-e",
-                  f"{proto}.srcport", "-e", "ip.dst", "-e", "ipv6.dst", "-e",
-                  f"{proto}.dstport", "-e", "frame.len"])
-    agg = collections.defaultdict(lambda: [0, 0])
-    for row in csv.reader(io.StringIO(txt)):
-        if len(row) != 7 or not row[2]:
-            continue
-        s = ep(row[0] or row[1], row[2])
-        d = ep(row[3] or row[4], row[5])
-        agg[(s, d)][0] += 1
-        agg[(s, d)][1] += int(row[6])
-    return agg
+        f, bk = conv[section].get(key, (0, 0))
+        conv[section][key] = (f + fwd, bk + back)
+    t = pd.DataFrame(times, columns=["t", "len"])
+    return conv, agg, t
 
 
 def drst_flows(pcap, *extra):
@@ -122,6 +128,7 @@ def drst_flows(pcap, *extra):
 
 
 checked = 0
+iperf_times = None
 for name in sorted(os.listdir(PCAPS)):
     if not name.endswith((".pcap", ".pcapng")):
         continue
@@ -138,10 +145,13 @@ for name in sorted(os.listdir(PCAPS)):
         prev = ours[r.proto].get(key)
         val = [int(r.c2s_packets), int(r.c2s_bytes), int(r.s2c_packets), int(r.s2c_bytes)]
         ours[r.proto][key] = [x + y for x, y in zip(prev, val)] if prev else val
+    convs, aggs, times = tshark_all(pcap)
+    if name == "iperf-8flows-loss1pct.pcap":
+        iperf_times = times
     for proto in ("tcp", "udp"):
         mine = ours.get(proto, {})
-        conv = conv_frames(pcap, proto)
-        fb = field_bytes(pcap, proto)
+        conv = convs[proto]
+        fb = aggs[proto]
         # express ours in tshark's orientation (A, B)
         for (a, b), (fwd, back) in conv.items():
             if (a, b) in mine:
@@ -168,7 +178,7 @@ for name in sorted(os.listdir(PCAPS)):
 # Per-second summary vs pandas over tshark's frame times and lengths, and
 # 2 workers == 1 worker, on the lossy iperf capture.
 iperf = os.path.join(PCAPS, "iperf-8flows-loss1pct.pcap")
-if os.path.exists(iperf):
+if os.path.exists(iperf) and iperf_times is not None:
     summ = "/tmp/drst_flows_summary_%d.csv" % os.getpid()
     one = drst_flows(iperf, "--summary", summ)
     two = drst_flows(iperf, "--workers", "2")
@@ -181,9 +191,7 @@ if os.path.exists(iperf):
         fail("--workers 2 gives other flows than --workers 1")
     s = pd.read_csv(summ)
     os.unlink(summ)
-    t = pd.read_csv(io.StringIO(tshark(["-r", iperf, "-T", "fields", "-E", "separator=,", "-e",
-                                        "frame.time_epoch", "-e", "frame.len"])),
-                    names=["t", "len"], dtype={"t": str})
+    t = iperf_times
     t["sec"] = t["t"].str.split(".").str[0].astype("int64")
     ref = t.groupby("sec").agg(packets=("len", "size"), bytes=("len", "sum")).reset_index()
     s["sec"] = s["start"].round().astype("int64")

@@ -96,7 +96,18 @@ def part1(bs, tmp):
         fail("dead letters: %s" % dead)
     if b"1 rejected" not in res.stderr:
         fail("summary does not count the rejected record: " + res.stderr.decode())
-    print("kcat -> drst: %d records, 3 sentinels, 1 dead letter: ok" % len(got))
+    # the same with the dead letters going to a Kafka topic, read by kcat
+    res = subprocess.run([DRST, "consume", "--topic", "in", "--group", "g2", "--bootstrap", bs,
+                          "--from-beginning", "--idle-ms", "20000", "--dlq-topic", "dead"],
+                         capture_output=True, timeout=120)
+    if res.returncode != 0:
+        fail("drst consume --dlq-topic failed: " + res.stderr.decode())
+    kc = subprocess.run(["kcat", "-C", "-b", bs, "-t", "dead", "-e", "-q"], capture_output=True,
+                        timeout=60, check=True)
+    dead = [json.loads(l) for l in kc.stdout.decode().splitlines()]
+    if len(dead) != 1 or dead[0]["payload"] != '{"seq": 999, "features": {"f_a": "oops"}}':
+        fail("dead-letter topic: %s" % dead)
+    print("kcat -> drst: %d records, 3 sentinels, 1 dead letter (file and topic): ok" % len(got))
 
 
 def part2(bs, tmp):
@@ -153,7 +164,7 @@ def main():
     if not shutil.which("kcat"):
         skip("kcat not installed")
     tmp = tempfile.mkdtemp(prefix="drst_kcat_")
-    proc, bs = start_broker(tmp, "in", "out")
+    proc, bs = start_broker(tmp, "in", "out", "dead")
     try:
         part1(bs, tmp)
         part2(bs, tmp)

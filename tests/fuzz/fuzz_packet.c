@@ -12,8 +12,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const int links[] = {LT_ETHERNET, LT_RAW,  LT_IPV4,        LT_IPV6, LT_NULL,
-                            LT_LOOP,     LT_LINUX_SLL, LT_LINUX_SLL2, 147};
+static const int links[] = {LT_ETHERNET, LT_RAW,          LT_IPV4,      LT_IPV6,
+                            LT_NULL,     LT_LOOP,         LT_LINUX_SLL, LT_LINUX_SLL2,
+                            LT_ARCNET,   LT_ARCNET_LINUX, 147};
 
 static void sink_flow(void *o, const drst_flow_record_t *r)
 {

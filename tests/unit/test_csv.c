@@ -47,13 +47,42 @@ static drst_table_t *parse(const char *text, drst_diag_t *d)
 
 static void test_parse_double_matches_strtod(void **state)
 {
-    static const char *cases[] = {
-        "0", "-0", "1", "1.5", "-2.25", "1e10", "1E-5", "0.1", "0.30000000000000004",
-        "123456789012345678", "1234567890123456789", "12345678901234567890", "9007199254740993",
-        "1e22", "1e23", "1e-22", "1e-23", "4.9e-324", "1.7976931348623157e308", "1e400",
-        ".5", "5.", "  42  ", "+7", "0x10", "inf", "-Infinity", "nan", "1.000668575",
-        "2200546523", "3.254850757659100e+03", "000123.4500", "0.000000000000000000000001234",
-        "2.2250738585072011e-308", "7.1e-10", "1e-400"};
+    static const char *cases[] = {"0",
+                                  "-0",
+                                  "1",
+                                  "1.5",
+                                  "-2.25",
+                                  "1e10",
+                                  "1E-5",
+                                  "0.1",
+                                  "0.30000000000000004",
+                                  "123456789012345678",
+                                  "1234567890123456789",
+                                  "12345678901234567890",
+                                  "9007199254740993",
+                                  "1e22",
+                                  "1e23",
+                                  "1e-22",
+                                  "1e-23",
+                                  "4.9e-324",
+                                  "1.7976931348623157e308",
+                                  "1e400",
+                                  ".5",
+                                  "5.",
+                                  "  42  ",
+                                  "+7",
+                                  "0x10",
+                                  "inf",
+                                  "-Infinity",
+                                  "nan",
+                                  "1.000668575",
+                                  "2200546523",
+                                  "3.254850757659100e+03",
+                                  "000123.4500",
+                                  "0.000000000000000000000001234",
+                                  "2.2250738585072011e-308",
+                                  "7.1e-10",
+                                  "1e-400"};
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *s = cases[i];
@@ -78,10 +107,58 @@ static void test_parse_double_matches_strtod(void **state)
     }
 }
 
+/* Eisel-Lemire territory: long significands, extreme exponents, subnormals,
+ * random bit patterns printed with 1..19 digits. */
+static unsigned long long xs = 88172645463325252ULL;
+static unsigned long long xrand(void)
+{
+    xs ^= xs << 13;
+    xs ^= xs >> 7;
+    xs ^= xs << 17;
+    return xs;
+}
+
+static void test_parse_double_hard_cases(void **state)
+{
+    char buf[96];
+    (void)state;
+    for (int i = 0; i < 300000; i++) {
+        double ref, got = 0, x;
+        unsigned long long b;
+        int k = 0;
+        switch (i % 4) {
+        case 0:
+            b = xrand();
+            memcpy(&x, &b, sizeof x);
+            if (!isfinite(x))
+                continue;
+            snprintf(buf, sizeof buf, "%.*g", (int)(xrand() % 19) + 1, x);
+            break;
+        case 1:
+            snprintf(buf, sizeof buf, "%llu.%llue%d", xrand() % 100000000000ULL, xrand(),
+                     (int)(xrand() % 700) - 350);
+            break;
+        case 2:
+            for (int n = 1 + (int)(xrand() % 30); k < n; k++)
+                buf[k] = (char)('0' + xrand() % 10);
+            k += snprintf(buf + k, sizeof buf - (size_t)k, "e%d", (int)(xrand() % 660) - 340);
+            buf[k] = '\0';
+            break;
+        default:
+            snprintf(buf, sizeof buf, "%.17g", (double)(xrand() >> 11) / 9007199254740992.0);
+            break;
+        }
+        ref = strtod(buf, NULL);
+        assert_int_equal(drst_parse_double(buf, buf + strlen(buf), &got), 1);
+        if (memcmp(&ref, &got, sizeof got) != 0)
+            fail_msg("'%s': strtod %.17g, drst %.17g", buf, ref, got);
+    }
+}
+
 static void test_parse_double_rejects(void **state)
 {
-    static const char *bad[] = {"", " ", "-", "+", ".", "e5", "1e", "1e+", "1.2.3", "12abc",
-                                "abc", "1 2", "--1", "1,5"};
+    static const char *bad[] = {"",    " ",     "-",     "+",   ".",   "e5",  "1e",
+                                "1e+", "1.2.3", "12abc", "abc", "1 2", "--1", "1,5"};
     double v;
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -118,9 +195,8 @@ static void test_basic_and_counts(void **state)
 static void test_quotes(void **state)
 {
     drst_diag_t d = {0};
-    drst_table_t *t =
-        parse("\"x,1\",\"he said \"\"hi\"\"\",\"multi\nline\"\n\"1.5\",\"a\"\"b\",\"c\nd\"\n3,4,5\n",
-              &d);
+    drst_table_t *t = parse(
+        "\"x,1\",\"he said \"\"hi\"\"\",\"multi\nline\"\n\"1.5\",\"a\"\"b\",\"c\nd\"\n3,4,5\n", &d);
     (void)state;
     assert_int_equal(t->ncols, 3);
     assert_string_equal(t->names[0], "x,1");
@@ -132,6 +208,18 @@ static void test_quotes(void **state)
     assert_int_equal(t->n_text[2], 1);
     assert_true(drst_table_at(t, 1, 2) == 5.0);
     assert_int_equal(d.rejected, 0);
+    drst_table_free(t);
+}
+
+static void test_counts_after_quoted_row(void **state)
+{
+    drst_table_t *t = parse("a,b,c\n\"x\",,1\n2,3,\n", NULL);
+    (void)state;
+    assert_int_equal(t->nrows, 2);
+    assert_int_equal(t->n_text[0], 1);
+    assert_int_equal(t->n_empty[1], 1);
+    assert_int_equal(t->n_empty[2], 1);
+    assert_int_equal(t->n_text[1] + t->n_text[2] + t->n_empty[0], 0);
     drst_table_free(t);
 }
 
@@ -207,8 +295,7 @@ static void test_long_line(void **state)
     memset(buf + n, '7', big);
     n += big;
     n += (size_t)snprintf(buf + n, 64, "\n3,4");
-    assert_int_equal(drst_table_parse_csv(buf, n, "l.csv", NULL, &t, &d, err, sizeof err),
-                     DRST_OK);
+    assert_int_equal(drst_table_parse_csv(buf, n, "l.csv", NULL, &t, &d, err, sizeof err), DRST_OK);
     assert_int_equal(t->nrows, 2);
     assert_int_equal(d.rejected, 1);
     assert_int_equal(s.lines[0], 3);
@@ -293,9 +380,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_double_matches_strtod),
+        cmocka_unit_test(test_parse_double_hard_cases),
         cmocka_unit_test(test_parse_double_rejects),
         cmocka_unit_test(test_basic_and_counts),
         cmocka_unit_test(test_quotes),
+        cmocka_unit_test(test_counts_after_quoted_row),
         cmocka_unit_test(test_bad_rows_reported),
         cmocka_unit_test(test_strict),
         cmocka_unit_test(test_empty_and_garbage),

@@ -82,7 +82,7 @@ static void tcp_connection_statistics(void **state)
     (void)state;
     drst_flow_engine_t *e = mk(g, 1, 60, 0, 100, 0);
     /* client .1:1000 -> server .2:80, RTT 10 ms on the handshake */
-    pkt(e, 1.000, 1, 1000, 2, 80, 0x02, 100, 0, 0);  /* SYN */
+    pkt(e, 1.000, 1, 1000, 2, 80, 0x02, 100, 0, 0);   /* SYN */
     pkt(e, 1.010, 2, 80, 1, 1000, 0x12, 500, 101, 0); /* SYN-ACK: c2s sample 10 ms */
     pkt(e, 1.012, 1, 1000, 2, 80, 0x10, 101, 501, 0); /* ACK: s2c sample 2 ms */
     pkt(e, 1.020, 1, 1000, 2, 80, 0x18, 101, 501, 100);
@@ -124,9 +124,9 @@ static void client_is_the_syn_sender(void **state)
     struct got *g = calloc(1, sizeof(*g));
     (void)state;
     drst_flow_engine_t *e = mk(g, 1, 60, 0, 100, 0);
-    pkt(e, 1.0, 2, 80, 1, 1000, 0x10, 9, 9, 0);     /* stray packet from .2 first */
-    pkt(e, 1.1, 1, 1000, 2, 80, 0x02, 100, 0, 0);   /* then .1 opens */
-    pkt(e, 2.0, 3, 53, 4, 4000, -1, 0, 0, 10);      /* UDP: first sender is client */
+    pkt(e, 1.0, 2, 80, 1, 1000, 0x10, 9, 9, 0);   /* stray packet from .2 first */
+    pkt(e, 1.1, 1, 1000, 2, 80, 0x02, 100, 0, 0); /* then .1 opens */
+    pkt(e, 2.0, 3, 53, 4, 4000, -1, 0, 0, 10);    /* UDP: first sender is client */
     finish(e);
     assert_int_equal(g->n, 2);
     for (size_t i = 0; i < g->n; i++) {

@@ -222,8 +222,7 @@ static void test_bad_inputs(void **state)
     }
     for (int f = DRST_MODEL_MLP; f <= DRST_MODEL_GBDT; f++) {
         o.family = (drst_model_family_t)f;
-        assert_int_equal(drst_model_train(t, &o, &m, NULL, NULL, err, sizeof(err)),
-                         DRST_ERR_EMPTY);
+        assert_int_equal(drst_model_train(t, &o, &m, NULL, NULL, err, sizeof(err)), DRST_ERR_EMPTY);
         assert_non_null(strstr(err, "constant"));
     }
     drst_table_free(t);
@@ -330,9 +329,18 @@ static void test_concurrent_predict(void **state)
         x[3 * i + 1] = drst_table_at(t, i, 2);
         x[3 * i + 2] = drst_table_at(t, i, 6);
     }
-    drst_model_scratch_t *s = drst_model_scratch_new(m, 64);
+    /* scratch made for a smaller model must be reserved before a swap */
+    drst_model_t *r = NULL;
+    o.family = DRST_MODEL_RIDGE;
+    assert_int_equal(drst_model_train(t, &o, &r, NULL, NULL, NULL, 0), DRST_OK);
+    drst_model_scratch_t *s = drst_model_scratch_new(r, 64);
+    assert_int_equal(drst_model_predict(m, x, 200, 3, ref, s), DRST_ERR_INVAL);
+    assert_true(isnan(drst_model_predict1(m, x, s)));
+    assert_int_equal(drst_model_scratch_reserve(s, m), DRST_OK);
     assert_int_equal(drst_model_predict(m, x, 200, 3, ref, s), DRST_OK);
+    assert_int_equal(drst_model_predict(r, x, 200, 3, y1, s), DRST_OK);
     drst_model_scratch_free(s);
+    drst_model_free(r);
     pred_job_t j1 = {m, x, 200, y1}, j2 = {m, x, 200, y2};
     pthread_t a, b;
     assert_int_equal(pthread_create(&a, NULL, pred_thread, &j1), 0);
@@ -348,11 +356,11 @@ static void test_concurrent_predict(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ridge_exact),      cmocka_unit_test(test_roundtrip_mlp),
-        cmocka_unit_test(test_roundtrip_ridge),  cmocka_unit_test(test_roundtrip_tree),
-        cmocka_unit_test(test_roundtrip_gbdt),   cmocka_unit_test(test_corrupt_refused),
-        cmocka_unit_test(test_bad_inputs),       cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_warm_start),       cmocka_unit_test(test_concurrent_predict),
+        cmocka_unit_test(test_ridge_exact),     cmocka_unit_test(test_roundtrip_mlp),
+        cmocka_unit_test(test_roundtrip_ridge), cmocka_unit_test(test_roundtrip_tree),
+        cmocka_unit_test(test_roundtrip_gbdt),  cmocka_unit_test(test_corrupt_refused),
+        cmocka_unit_test(test_bad_inputs),      cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_warm_start),      cmocka_unit_test(test_concurrent_predict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,8 +57,7 @@ static void check_against_jansson(const drst_schema_t *s, const char *text)
     json_t *root = json_loads(text, 0, &je), *feat;
 
     assert_non_null(root);
-    assert_int_equal(drst_record_decode_json(s, text, strlen(text), &r, err, sizeof(err)),
-                     DRST_OK);
+    assert_int_equal(drst_record_decode_json(s, text, strlen(text), &r, err, sizeof(err)), DRST_OK);
     feat = json_object_get(root, "features");
     for (size_t i = 0; i < 4; i++) {
         json_t *v = json_object_get(feat, names[i]);
@@ -219,8 +218,7 @@ static void test_bad_json(void **state)
         n += (size_t)snprintf(deep, sizeof(deep), "{\"x\":");
         while (n < 3000)
             deep[n++] = '[';
-        assert_int_equal(drst_record_decode_json(s, deep, n, &r, err, sizeof(err)),
-                         DRST_ERR_PARSE);
+        assert_int_equal(drst_record_decode_json(s, deep, n, &r, err, sizeof(err)), DRST_ERR_PARSE);
     }
     drst_schema_free(s);
 }
@@ -231,8 +229,8 @@ static void test_binary(void **state)
     const char *other[] = {"a", "b_x", "c-y", "e"};
     drst_schema_t *o = drst_schema_new(other, 4, NULL, NULL, 0);
     double f[4] = {1.5, NAN, -3, 1e300}, g[4];
-    drst_record_t r = {.seq = 99, .ts = 1.25, .send_ts = 2.5, .features = f, .label = 7,
-                       .has_label = 1};
+    drst_record_t r = {
+        .seq = 99, .ts = 1.25, .send_ts = 2.5, .features = f, .label = 7, .has_label = 1};
     drst_record_t q = {.features = g};
     unsigned char buf[256];
     size_t len;
@@ -295,10 +293,14 @@ static void test_dlq_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schema),          cmocka_unit_test(test_json_decode_vs_jansson),
-        cmocka_unit_test(test_json_random_roundtrip), cmocka_unit_test(test_alignment),
-        cmocka_unit_test(test_sentinel),        cmocka_unit_test(test_bad_json),
-        cmocka_unit_test(test_binary),          cmocka_unit_test(test_dlq_file),
+        cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_json_decode_vs_jansson),
+        cmocka_unit_test(test_json_random_roundtrip),
+        cmocka_unit_test(test_alignment),
+        cmocka_unit_test(test_sentinel),
+        cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_binary),
+        cmocka_unit_test(test_dlq_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,7 +167,8 @@ static void test_publish_rollback(void **state)
                      DRST_OK);
     b[n / 2] ^= 1;
     assert_int_equal(
-        drst_store_put_immutable(s, "models/model_truncated", b, n - 10, err, sizeof(err)), DRST_OK);
+        drst_store_put_immutable(s, "models/model_truncated", b, n - 10, err, sizeof(err)),
+        DRST_OK);
     free(b);
     assert_int_equal(drst_store_load_model(s, "model_corrupt", &l, NULL, err, sizeof(err)),
                      DRST_ERR_FORMAT);
@@ -232,8 +233,8 @@ static void test_concurrent_pointer(void **state)
     stop = 1;
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
-    print_message("pointer moved 1000 times; readers made %ld + %ld reads, %ld torn\n",
-                  rd[0].reads, rd[1].reads, rd[0].torn + rd[1].torn);
+    print_message("pointer moved 1000 times; readers made %ld + %ld reads, %ld torn\n", rd[0].reads,
+                  rd[1].reads, rd[0].torn + rd[1].torn);
     assert_true(rd[0].reads > 0 && rd[1].reads > 0);
     assert_int_equal(rd[0].torn + rd[1].torn, 0);
     /* 1000 moves + 2 publishes logged: a rollback goes to the release before */

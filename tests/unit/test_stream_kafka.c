@@ -120,8 +120,7 @@ static void *consumer_main(void *arg)
             continue;
         pthread_mutex_lock(&sh->mu);
         for (size_t i = 0; i < bt.n; i++) {
-            if (drst_record_decode(sh->s, bt.msgs[i].payload, bt.msgs[i].len, &r, err,
-                                   sizeof(err)))
+            if (drst_record_decode(sh->s, bt.msgs[i].payload, bt.msgs[i].len, &r, err, sizeof(err)))
                 continue;
             if (r.eos)
                 drst_eos_mark(&eos, bt.msgs[i].partition);
@@ -192,8 +191,7 @@ static void test_kafka_assignment(void **state)
     assert_int_equal(drst_broker_create_topic(b, "asg", 3, err, sizeof(err)), DRST_OK);
     for (int i = 0; i < 3; i++) {
         h[i] = client(b, 1);
-        assert_int_equal(drst_stream_subscribe(h[i], "asg", "g", NULL, err, sizeof(err)),
-                         DRST_OK);
+        assert_int_equal(drst_stream_subscribe(h[i], "asg", "g", NULL, err, sizeof(err)), DRST_OK);
     }
     settle(h, 3, m, NULL);
     for (int i = 0; i < 3; i++)
@@ -232,9 +230,9 @@ static void test_kafka_exactly_once_two_groups(void **state)
      * rebalances, so a rebalance mid-stream can redeliver one batch). */
     for (int i = 0; i < 5; i++) {
         a[i] = (struct cargs){.sh = &sh, .group = i < 3 ? 0 : 1, .h = client(b, 1)};
-        assert_int_equal(drst_stream_subscribe(a[i].h, "eo", i < 3 ? "g0" : "g1", NULL, err,
-                                               sizeof(err)),
-                         DRST_OK);
+        assert_int_equal(
+            drst_stream_subscribe(a[i].h, "eo", i < 3 ? "g0" : "g1", NULL, err, sizeof(err)),
+            DRST_OK);
     }
     {
         drst_stream_t *g0[3] = {a[0].h, a[1].h, a[2].h}, *g1[2] = {a[3].h, a[4].h};
@@ -269,8 +267,7 @@ static void test_kafka_exactly_once_two_groups(void **state)
         for (int i = 0; i < 5; i++)
             drst_stream_close(a[i].h);
         late = client(b, 1);
-        assert_int_equal(drst_stream_subscribe(late, "eo", "g0", NULL, err, sizeof(err)),
-                         DRST_OK);
+        assert_int_equal(drst_stream_subscribe(late, "eo", "g0", NULL, err, sizeof(err)), DRST_OK);
         for (int i = 0; i < 200 && !told; i++) {
             assert_int_equal(drst_stream_poll(late, 50, 100, &bt, err, sizeof(err)), DRST_OK);
             assert_int_not_equal(bt.ev, DRST_STREAM_EV_MSGS); /* nothing uncommitted */

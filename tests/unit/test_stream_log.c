@@ -301,6 +301,55 @@ static void test_at_least_once_on_failure(void **state)
     free(sh);
 }
 
+/* No sentinel ever comes: the members stop on their idle timeout, the one
+ * owning nothing too, and nothing they received is left uncommitted. */
+static void test_idle_shutdown(void **state)
+{
+    struct shared *sh = calloc(1, sizeof(*sh));
+    struct cargs a[4];
+    pthread_t th[4];
+    drst_stream_t *prod, *late;
+    drst_stream_batch_t b;
+    char err[DRST_ERRLEN];
+    uint64_t total = 0;
+    (void)state;
+    sh->log = mklog(1024);
+    sh->idle_ms = 200;
+    pthread_mutex_init(&sh->mu, NULL);
+    prod = member(sh->log, NULL, NULL, 0);
+    for (int i = 0; i < 4; i++) {
+        memset(&a[i], 0, sizeof(a[i]));
+        a[i].sh = sh;
+        snprintf(a[i].id, sizeof(a[i].id), "i%d", i);
+        a[i].h = member(sh->log, "g", a[i].id, 1);
+    }
+    for (uint32_t seq = 0; seq < 600; seq++)
+        assert_int_equal(drst_stream_produce(prod, TOPIC, (int32_t)(seq % 3), NULL, 0, &seq,
+                                             sizeof(seq), err, sizeof(err)),
+                         DRST_OK);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, consumer_main, &a[i]);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        total += a[i].consumed;
+    }
+    assert_int_equal(total, 600);
+    for (int s = 0; s < 600; s++)
+        assert_int_equal(sh->seen[0][s], 1);
+    late = member(sh->log, "g", "late", 1);
+    for (int i = 0; i < 4; i++)
+        drst_stream_close(a[i].h);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(drst_stream_poll(late, 20, 64, &b, err, sizeof(err)), DRST_OK);
+        assert_int_not_equal(b.ev, DRST_STREAM_EV_MSGS);
+    }
+    drst_stream_close(late);
+    drst_stream_close(prod);
+    drst_log_free(sh->log);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+}
+
 struct bp {
     drst_log_t *log;
     volatile int done;
@@ -339,9 +388,8 @@ static void test_backpressure_and_retention(void **state)
     p.log = mklog(8);
     prod = member(p.log, NULL, NULL, 0);
     for (int i = 0; i < 20; i++)
-        assert_int_equal(drst_stream_produce(prod, TOPIC, 1, NULL, 0, &i, sizeof(i), err,
-                                             sizeof(err)),
-                         DRST_OK);
+        assert_int_equal(
+            drst_stream_produce(prod, TOPIC, 1, NULL, 0, &i, sizeof(i), err, sizeof(err)), DRST_OK);
     drst_stream_stats(prod, &st);
     assert_int_equal(st.retention_drops, 12);
     late = member(p.log, "r", "x", 1);
@@ -427,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_assign_rebalance),
         cmocka_unit_test(test_exactly_once_two_groups),
         cmocka_unit_test(test_at_least_once_on_failure),
+        cmocka_unit_test(test_idle_shutdown),
         cmocka_unit_test(test_backpressure_and_retention),
         cmocka_unit_test(test_errors),
     };

@@ -274,8 +274,7 @@ drst_flow_engine_t *drst_flow_engine_new(const drst_flow_config_t *cfg,
         for (unsigned i = 0; i < e->nw; i++) {
             int rc = pthread_create(&e->w[i].th, NULL, worker_main, &e->w[i]);
             if (rc) {
-                drst_seterrno(err, errlen, DRST_ERR_NOMEM, rc, "cannot start worker thread %u",
-                              i);
+                drst_seterrno(err, errlen, DRST_ERR_NOMEM, rc, "cannot start worker thread %u", i);
                 drst_flow_engine_free(e);
                 return NULL;
             }

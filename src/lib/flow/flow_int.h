@@ -16,18 +16,20 @@ enum {
     LT_IPV4 = 228,
     LT_IPV6 = 229,
     LT_LINUX_SLL2 = 276,
+    LT_ARCNET = 7,
+    LT_ARCNET_LINUX = 129,
     LT_RAW_OLD = 12, /* DLT_RAW on some BSDs when read from a pcap header */
     LT_RAW_OLD2 = 14
 };
 
 /* Outcome of parsing one packet. */
 enum pkt_kind {
-    PKT_FLOW = 0,      /* has a flow key: hand to a worker */
-    PKT_FRAG_LATER,    /* IP non-first fragment: counted only */
-    PKT_NON_IP,        /* link frame that is not IP */
-    PKT_TRUNCATED,     /* a needed header was cut by the snaplen before the key */
-    PKT_MALFORMED,     /* impossible header */
-    PKT_BAD_LINK       /* unknown link type */
+    PKT_FLOW = 0,   /* has a flow key: hand to a worker */
+    PKT_FRAG_LATER, /* IP non-first fragment: counted only */
+    PKT_NON_IP,     /* link frame that is not IP */
+    PKT_TRUNCATED,  /* a needed header was cut by the snaplen before the key */
+    PKT_MALFORMED,  /* impossible header */
+    PKT_BAD_LINK    /* unknown link type */
 };
 
 /* Descriptor of one parsed packet: all a worker needs (80 bytes). Addresses
@@ -79,6 +81,20 @@ size_t ft_bytes_per_flow(const flowtab_t *ft);
 /* Push descriptors staged for the workers now (live capture calls it after
  * each read batch so a quiet link does not hold packets back). */
 void engine_flush_staged(drst_flow_engine_t *e);
+
+/* ---- classic pcap files read from memory (pcapfile.c) ---- */
+typedef int (*pcapfile_filter_fn)(void *ctx, const uint8_t *pkt, uint32_t caplen, uint32_t wirelen);
+/* 1 if buf starts with a classic pcap magic (sets byte swap / ns flags). */
+int pcapfile_probe(const uint8_t *buf, size_t len, int *swap, int *nsec);
+/* Feed every record of the pcap file image buf[len] that passes `flt` (may
+ * be NULL) to `e`; stops at max packets (0 = all) or *stop. DRST_ERR_FORMAT
+ * with packet number and byte offset for a cut or corrupt file. */
+typedef void (*pcapfile_release_fn)(void *ctx, size_t done);
+/* `rel` (may be NULL) is called every 32 MB with the number of leading bytes
+ * of buf that will not be read again, so a mapped file's pages can go. */
+drst_err_t pcapfile_scan(const char *name, const uint8_t *buf, size_t len, pcapfile_filter_fn flt,
+                         void *fctx, pcapfile_release_fn rel, void *rctx, drst_flow_engine_t *e,
+                         uint64_t max, volatile int *stop, uint64_t *npk, char *err, size_t errlen);
 
 /* ---- single-producer single-consumer ring of pkt_t (ring.c, C11 atomics) ---- */
 typedef struct spsc spsc_t;

@@ -26,9 +26,9 @@
 
 #include "flow/flow_int.h"
 
-#define NIL         UINT32_MAX
-#define CHUNK_SHIFT 12
-#define CHUNK       (1u << CHUNK_SHIFT)
+#define NIL          UINT32_MAX
+#define CHUNK_SHIFT  12
+#define CHUNK        (1u << CHUNK_SHIFT)
 #define AGE_SPLIT_NS (4000ull * 1000000000ull) /* < 2^32 microseconds */
 
 enum { DF_SEQ = 1, DF_RTTP = 2, DF_FIN = 4 };
@@ -49,10 +49,10 @@ struct flow {
     uint8_t a[16], b[16]; /* a = client */
     uint16_t pa, pb, vlan;
     uint8_t proto, ipver;
-    uint32_t next;             /* hash chain or free list */
-    uint32_t lprev, lnext;     /* LRU list */
-    uint16_t interim;          /* interim exports so far */
-    uint8_t fl;                /* FF_* */
+    uint32_t next;         /* hash chain or free list */
+    uint32_t lprev, lnext; /* LRU list */
+    uint16_t interim;      /* interim exports so far */
+    uint8_t fl;            /* FF_* */
     uint8_t pad;
     uint64_t start_ns;
     struct dir d[2]; /* 0: client to server */

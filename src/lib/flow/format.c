@@ -18,8 +18,8 @@ static void put(struct out *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL, o->len < o->cap ? o->cap - o->len : 0,
-                      fmt, ap);
+    int n = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL,
+                      o->len < o->cap ? o->cap - o->len : 0, fmt, ap);
     va_end(ap);
     if (n > 0)
         o->len += (size_t)n;
@@ -62,23 +62,23 @@ static const char *proto_name(uint8_t p)
 
 /* Per-direction numeric fields: name, and how to read it. Times in ms. */
 #define DIR_FIELDS(X)                                                                              \
-    X(packets, "%llu", (unsigned long long)d->packets)                                            \
-    X(bytes, "%llu", (unsigned long long)d->bytes)                                                \
-    X(payload_bytes, "%llu", (unsigned long long)d->payload)                                      \
-    X(syn, "%u", d->syn)                                                                          \
-    X(fin, "%u", d->fin)                                                                          \
-    X(rst, "%u", d->rst)                                                                          \
-    X(retx_packets, "%llu", (unsigned long long)d->retx_packets)                                  \
-    X(retx_bytes, "%llu", (unsigned long long)d->retx_bytes)                                      \
-    X(ooo_packets, "%llu", (unsigned long long)d->ooo_packets)                                    \
+    X(packets, "%llu", (unsigned long long)d->packets)                                             \
+    X(bytes, "%llu", (unsigned long long)d->bytes)                                                 \
+    X(payload_bytes, "%llu", (unsigned long long)d->payload)                                       \
+    X(syn, "%u", d->syn)                                                                           \
+    X(fin, "%u", d->fin)                                                                           \
+    X(rst, "%u", d->rst)                                                                           \
+    X(retx_packets, "%llu", (unsigned long long)d->retx_packets)                                   \
+    X(retx_bytes, "%llu", (unsigned long long)d->retx_bytes)                                       \
+    X(ooo_packets, "%llu", (unsigned long long)d->ooo_packets)                                     \
     X(rtt_count, "%u", d->rtt_count)
 
 #define DIR_TIMES(X)                                                                               \
-    X(rtt_min_ms, d->rtt_min * 1e3)                                                               \
-    X(rtt_avg_ms, d->rtt_avg * 1e3)                                                               \
-    X(rtt_max_ms, d->rtt_max * 1e3)                                                               \
-    X(rtt_stdev_ms, d->rtt_stdev * 1e3)                                                           \
-    X(iat_mean_ms, d->iat_mean * 1e3)                                                             \
+    X(rtt_min_ms, d->rtt_min * 1e3)                                                                \
+    X(rtt_avg_ms, d->rtt_avg * 1e3)                                                                \
+    X(rtt_max_ms, d->rtt_max * 1e3)                                                                \
+    X(rtt_stdev_ms, d->rtt_stdev * 1e3)                                                            \
+    X(iat_mean_ms, d->iat_mean * 1e3)                                                              \
     X(iat_stdev_ms, d->iat_stdev * 1e3)
 
 size_t drst_flow_csv_header(char *buf, size_t cap)
@@ -138,7 +138,7 @@ size_t drst_flow_record_format(drst_flow_format_t fmt, const drst_flow_record_t 
     static const char *const dn[2] = {"c2s_", "s2c_"};
 
     if (fmt == DRST_FLOW_FMT_CSV) {
-        put(&o, "%llu,%u,%s,%s,%u,%u,%s,%u,%s,%u,%.9f,%.9f,%.9f,%.6g",
+        put(&o, "%llu,%u,%s,%s,%u,%u,%s,%u,%s,%u,%.6f,%.6f,%.9f,%.9g",
             (unsigned long long)r->flow_id, r->interim, drst_flow_state_name(r->state), pn,
             r->ipver, r->vlan, ca, r->client_port, sa, r->server_port, r->start, r->end,
             r->duration, r->throughput_bps);
@@ -156,9 +156,9 @@ size_t drst_flow_record_format(drst_flow_format_t fmt, const drst_flow_record_t 
         return o.len;
     }
     put(&o,
-        "{\"seq\":%llu,\"ts\":%.9f,\"flow\":{\"id\":%llu,\"interim\":%u,\"state\":\"%s\","
+        "{\"seq\":%llu,\"ts\":%.6f,\"flow\":{\"id\":%llu,\"interim\":%u,\"state\":\"%s\","
         "\"proto\":\"%s\",\"ipver\":%u,\"vlan\":%u,\"client\":\"%s\",\"client_port\":%u,"
-        "\"server\":\"%s\",\"server_port\":%u,\"start\":%.9f,\"end\":%.9f},\"features\":{",
+        "\"server\":\"%s\",\"server_port\":%u,\"start\":%.6f,\"end\":%.6f},\"features\":{",
         (unsigned long long)seq, r->end, (unsigned long long)r->flow_id, r->interim,
         drst_flow_state_name(r->state), pn, r->ipver, r->vlan, ca, r->client_port, sa,
         r->server_port, r->start, r->end);
@@ -167,8 +167,8 @@ size_t drst_flow_record_format(drst_flow_format_t fmt, const drst_flow_record_t 
     num(&o, 1, "", "throughput_bps", r->throughput_bps, &first);
     for (int k = 0; k < 2; k++) {
         const drst_flow_dir_stats_t *d = dirs[k];
-#define J(name, f, expr)  num(&o, 1, dn[k], #name, (double)(expr), &first);
-#define JT(name, expr)    num(&o, 1, dn[k], #name, expr, &first);
+#define J(name, f, expr) num(&o, 1, dn[k], #name, (double)(expr), &first);
+#define JT(name, expr)   num(&o, 1, dn[k], #name, expr, &first);
         DIR_FIELDS(J)
         DIR_TIMES(JT)
 #undef J
@@ -186,16 +186,16 @@ size_t drst_flow_summary_csv_header(char *buf, size_t cap)
     return o.len;
 }
 
-size_t drst_flow_summary_format(drst_flow_format_t fmt, const drst_flow_summary_t *s,
-                                uint64_t seq, char *buf, size_t cap)
+size_t drst_flow_summary_format(drst_flow_format_t fmt, const drst_flow_summary_t *s, uint64_t seq,
+                                char *buf, size_t cap)
 {
     struct out o = {buf, cap, 0};
     int json = fmt == DRST_FLOW_FMT_JSONL;
     int first = 1;
     if (json)
-        put(&o, "{\"seq\":%llu,\"ts\":%.9f,\"features\":{", (unsigned long long)seq, s->start);
+        put(&o, "{\"seq\":%llu,\"ts\":%.6f,\"features\":{", (unsigned long long)seq, s->start);
     else
-        put(&o, "%.9f", s->start);
+        put(&o, "%.6f", s->start);
     num(&o, json, "", "length", s->length, &first);
     num(&o, json, "", "packets", (double)s->packets, &first);
     num(&o, json, "", "bytes", (double)s->bytes, &first);

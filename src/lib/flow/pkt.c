@@ -302,6 +302,29 @@ enum pkt_kind pkt_parse(int linktype, const uint8_t *d, uint32_t caplen, uint32_
         c->non_ip++;
         return PKT_NON_IP;
     }
+    case LT_ARCNET:
+    case LT_ARCNET_LINUX: {
+        /* source, destination, (Linux: 2-byte offset), protocol id; the
+         * RFC 1201 ids add a split flag and a sequence number (and 4 more
+         * bytes for an "exception" packet); the RFC 1051 ids add nothing. */
+        uint32_t off = linktype == LT_ARCNET ? 2 : 4;
+        if (caplen < off + 1)
+            break;
+        uint8_t pid = d[off++];
+        if (pid == 0xd4 || pid == 0xd5 || pid == 0xdd) {
+            if (caplen < off + 1)
+                break;
+            off += d[off] == 0xff ? 7 : 3;
+        }
+        if (pid == 0xd4 || pid == 0xf0)
+            return parse_ipv4(d, caplen, off, wirelen, p, c);
+        if (pid == 0xdd)
+            return parse_ipv6(d, caplen, off, wirelen, p, c);
+        c->non_ip++;
+        if (pid == 0xd5 || pid == 0xf1)
+            c->arp++;
+        return PKT_NON_IP;
+    }
     case LT_RAW:
     case LT_RAW_OLD:
     case LT_RAW_OLD2:

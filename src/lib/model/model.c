@@ -217,6 +217,12 @@ drst_err_t model_finish(drst_model_t *m, char *err, size_t errlen)
         return rc;
     SHA256(buf, len, m->hash);
     free(buf);
+    model_derive(m);
+    return DRST_OK;
+}
+
+void model_derive(drst_model_t *m)
+{
     hex32(m->hash, m->hash_hex);
     hex32(m->data_hash, m->data_hash_hex);
     m->maxw = 1;
@@ -224,7 +230,6 @@ drst_err_t model_finish(drst_model_t *m, char *err, size_t errlen)
         if (m->sizes[l] > m->maxw)
             m->maxw = m->sizes[l];
     describe(m);
-    return DRST_OK;
 }
 
 /* ---------------------------------------------------------------- train */
@@ -330,8 +335,8 @@ drst_err_t drst_model_train(const drst_table_t *t, const drst_train_opts_t *opts
             if ((long)c == tcol || excluded(o, t->names[c]))
                 continue;
             if (!t->names[c][0]) {
-                drst_diag_warn(diag, o->data_name, 0, "column %zu has no name (an index?): not a feature",
-                               c + 1);
+                drst_diag_warn(diag, o->data_name, 0,
+                               "column %zu has no name (an index?): not a feature", c + 1);
                 rep->cols_dropped++;
                 continue;
             }
@@ -457,7 +462,8 @@ drst_err_t drst_model_train(const drst_table_t *t, const drst_train_opts_t *opts
         cm[j] = mu;
         cs[j] = sqrt(var);
         if (!warm && !(cs[j] > 1e-12 * (fabs(mu) > 1 ? fabs(mu) : 1))) {
-            drst_diag_warn(diag, o->data_name, 0, "column '%s' is constant on the training rows: dropped",
+            drst_diag_warn(diag, o->data_name, 0,
+                           "column '%s' is constant on the training rows: dropped",
                            t->names[cand[j]]);
             rep->cols_dropped++;
             continue;
@@ -559,8 +565,8 @@ drst_err_t drst_model_train(const drst_table_t *t, const drst_train_opts_t *opts
 
     /* hyperparameters as used */
     model_hparams_t *h = &m->hp;
-    h->n_hidden = (uint32_t)(o->n_hidden > DRST_MODEL_MAX_HIDDEN ? DRST_MODEL_MAX_HIDDEN
-                                                                  : o->n_hidden);
+    h->n_hidden =
+        (uint32_t)(o->n_hidden > DRST_MODEL_MAX_HIDDEN ? DRST_MODEL_MAX_HIDDEN : o->n_hidden);
     for (uint32_t i = 0; i < h->n_hidden; i++)
         h->hidden[i] = (uint32_t)o->hidden[i];
     h->activation = (uint32_t)o->activation;
@@ -717,8 +723,8 @@ drst_err_t drst_model_bind(const drst_model_t *m, const drst_table_t *t, long *i
         idx[i] = drst_table_col(t, m->features[i]);
         if (idx[i] < 0)
             return drst_seterr(err, errlen, DRST_ERR_SCHEMA,
-                               "data has no column '%s' (feature %zu of the model)",
-                               m->features[i], i + 1);
+                               "data has no column '%s' (feature %zu of the model)", m->features[i],
+                               i + 1);
     }
     return DRST_OK;
 }

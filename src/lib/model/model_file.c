@@ -16,12 +16,12 @@
 #include "common/error_int.h"
 #include "model/model_int.h"
 
-#define MAGIC "DRSTMODL"
+#define MAGIC          "DRSTMODL"
 #define FORMAT_VERSION 1u
-#define HEAD_LEN 24u
-#define SUM_LEN 32u
-#define MAX_FEATURES 100000u
-#define MAX_NAME 4096u
+#define HEAD_LEN       24u
+#define SUM_LEN        32u
+#define MAX_FEATURES   100000u
+#define MAX_NAME       4096u
 
 /* ---------------------------------------------------------------- writer */
 
@@ -307,8 +307,8 @@ drst_err_t drst_model_save(const drst_model_t *m, const char *path, char *err, s
         goto out;
     }
     if (rename(tmp, path) != 0) {
-        rc = drst_seterrno(err, errlen, DRST_ERR_IO, errno, "cannot rename '%s' to '%s'", tmp,
-                           path);
+        rc =
+            drst_seterrno(err, errlen, DRST_ERR_IO, errno, "cannot rename '%s' to '%s'", tmp, path);
         unlink(tmp);
     }
 out:
@@ -329,7 +329,8 @@ drst_err_t drst_model_load_buffer(const void *buf, size_t len, drst_model_t **ou
                            "model file: truncated (%zu bytes, header needs %u)", len,
                            HEAD_LEN + SUM_LEN);
     if (memcmp(p, MAGIC, 8) != 0)
-        return drst_seterr(err, errlen, DRST_ERR_FORMAT, "model file: bad magic (not a drst model)");
+        return drst_seterr(err, errlen, DRST_ERR_FORMAT,
+                           "model file: bad magic (not a drst model)");
     rbuf_t r = {.p = p, .len = len, .pos = 8};
     uint32_t version = rbuf_u32(&r, "version");
     uint32_t family = rbuf_u32(&r, "family");
@@ -339,9 +340,9 @@ drst_err_t drst_model_load_buffer(const void *buf, size_t len, drst_model_t **ou
                            "model file: format version %u, this drst reads version %u", version,
                            FORMAT_VERSION);
     if (total != len)
-        return drst_seterr(err, errlen, DRST_ERR_FORMAT,
-                           "model file: length field says %llu bytes, have %zu (%s)",
-                           (unsigned long long)total, len, total > len ? "truncated" : "trailing bytes");
+        return drst_seterr(
+            err, errlen, DRST_ERR_FORMAT, "model file: length field says %llu bytes, have %zu (%s)",
+            (unsigned long long)total, len, total > len ? "truncated" : "trailing bytes");
     unsigned char sum[SUM_LEN];
     SHA256(p, len - SUM_LEN, sum);
     if (memcmp(sum, p + len - SUM_LEN, SUM_LEN) != 0)
@@ -425,16 +426,13 @@ drst_err_t drst_model_load_buffer(const void *buf, size_t len, drst_model_t **ou
         rbuf_fail(&r, "payload (trailing bytes)");
     if (r.bad) {
         drst_err_t rc = strcmp(r.what, "out of memory") == 0 ? DRST_ERR_NOMEM : DRST_ERR_FORMAT;
-        drst_seterr(err, errlen, rc, "model file: bad or truncated %s at byte offset %zu",
-                    r.what, r.bad_at);
+        drst_seterr(err, errlen, rc, "model file: bad or truncated %s at byte offset %zu", r.what,
+                    r.bad_at);
         drst_model_free(m);
         return rc;
     }
-    drst_err_t rc = model_finish(m, err, errlen);
-    if (rc) {
-        drst_model_free(m);
-        return rc;
-    }
+    SHA256(p, len, m->hash); /* the content hash is of the bytes we were given */
+    model_derive(m);
     *out = m;
     return DRST_OK;
 }

@@ -177,8 +177,8 @@ static drst_err_t gbdt_train(drst_model_t *m, const train_data_t *d, const drst_
         int root = tree ? convert(&fb, tree, nf, 0) : -1;
         json_decref(tree);
         if (root < 0) {
-            rc = drst_seterr(err, errlen, DRST_ERR_FORMAT,
-                             "gbdt: cannot convert xgboost tree %llu", (unsigned long long)t);
+            rc = drst_seterr(err, errlen, DRST_ERR_FORMAT, "gbdt: cannot convert xgboost tree %llu",
+                             (unsigned long long)t);
             goto out;
         }
         m->roots[t] = (uint32_t)root;
@@ -188,6 +188,26 @@ static drst_err_t gbdt_train(drst_model_t *m, const train_data_t *d, const drst_
     m->nnodes = fb.n;
     fb.nodes = NULL;
     m->base = 0;
+
+    /* self-check: the flat forest must reproduce xgboost on the training rows
+     * (xgboost sums leaves in float, hence the tolerance) */
+    bst_ulong np = 0;
+    const float *xp = NULL;
+    if (XGBoosterPredict(bst, dm, 0, 0, 0, &np, &xp) || np != n) {
+        rc = xgb_err(err, errlen, "predict");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double ours;
+        model_forest_predict(m, d->Xtr + i * nf, 1, &ours, 1);
+        if (!(fabs(ours - (double)xp[i]) <= 1e-4 * (1 + fabs((double)xp[i])))) {
+            rc = drst_seterr(err, errlen, DRST_ERR_NUMERIC,
+                             "gbdt: converted trees disagree with xgboost on training row %zu "
+                             "(%.9g vs %.9g)",
+                             i, ours, (double)xp[i]);
+            goto out;
+        }
+    }
 
     bst_ulong rawlen = 0;
     const char *raw = NULL;

@@ -162,7 +162,9 @@ static inline double model_rng_uniform(uint64_t *s)
 /* acc@0.2 of scaled predictions against raw targets (progress). */
 double model_acc20_scaled(const drst_model_t *m, const double *ys, const double *y_raw, size_t n);
 
-/* Serialize (sets nothing); used to compute the content hash after training. */
+/* Serialize to compute the content hash after training, then model_derive(). */
 drst_err_t model_finish(drst_model_t *m, char *err, size_t errlen);
+/* Fill the derived fields (hex hashes, description, widest layer) from m->hash. */
+void model_derive(drst_model_t *m);
 
 #endif

@@ -48,8 +48,8 @@ static drst_err_t ridge_train(drst_model_t *m, const train_data_t *d, const drst
             rhs[j] += Xc[i * nf + j] * yc;
         }
     }
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nf, (int)nf, (int)n, 1.0, Xc,
-                (int)nf, Xc, (int)nf, 0.0, A, (int)nf);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nf, (int)nf, (int)n, 1.0, Xc, (int)nf,
+                Xc, (int)nf, 0.0, A, (int)nf);
     for (size_t j = 0; j < nf; j++)
         A[j * nf + j] += o->alpha;
     /* Cholesky A = L L' in the lower triangle */
@@ -94,8 +94,7 @@ out:
     return rc;
 }
 
-static void ridge_predict(const drst_model_t *m, const double *xs, size_t n, double *y,
-                          double *tmp)
+static void ridge_predict(const drst_model_t *m, const double *xs, size_t n, double *y, double *tmp)
 {
     (void)tmp;
     size_t nf = m->nf;

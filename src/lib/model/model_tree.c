@@ -10,7 +10,7 @@
 #include "model/model_int.h"
 
 #define MAX_DEPTH_LIMIT 64
-#define MAX_NODES (1u << 26)
+#define MAX_NODES       (1u << 26)
 
 /* ---------------------------------------------------------- the forest */
 
@@ -26,8 +26,8 @@ void model_forest_predict(const drst_model_t *m, const double *xs, size_t n, dou
             const model_node_t *nd = &nodes[m->roots[t]];
             if (float_cmp) {
                 while (nd->feature >= 0)
-                    nd = &nodes[(float)x[nd->feature] < (float)nd->threshold ? nd->left
-                                                                               : nd->right];
+                    nd =
+                        &nodes[(float)x[nd->feature] < (float)nd->threshold ? nd->left : nd->right];
             } else {
                 while (nd->feature >= 0)
                     nd = &nodes[x[nd->feature] <= nd->threshold ? nd->left : nd->right];
@@ -90,9 +90,8 @@ void model_forest_load(drst_model_t *m, rbuf_t *r)
         if (r->bad)
             break;
         if (nd->feature >= 0) {
-            if ((size_t)nd->feature >= m->nf || nd->left <= (int32_t)i ||
-                nd->right <= (int32_t)i || (uint64_t)nd->left >= nn ||
-                (uint64_t)nd->right >= nn || isnan(nd->threshold))
+            if ((size_t)nd->feature >= m->nf || nd->left <= (int32_t)i || nd->right <= (int32_t)i ||
+                (uint64_t)nd->left >= nn || (uint64_t)nd->right >= nn || isnan(nd->threshold))
                 rbuf_fail(r, "tree node");
         } else if (nd->feature != -1 || !isfinite(nd->value)) {
             rbuf_fail(r, "tree leaf");
@@ -211,8 +210,8 @@ static drst_err_t tree_train(drst_model_t *m, const train_data_t *d, const drst_
     c.max_depth = o->max_depth ? o->max_depth : 10;
     c.min_leaf = o->min_samples_leaf ? o->min_samples_leaf : 5;
     if (c.max_depth > MAX_DEPTH_LIMIT)
-        return drst_seterr(err, errlen, DRST_ERR_INVAL, "tree: max depth %zu above %d",
-                           c.max_depth, MAX_DEPTH_LIMIT);
+        return drst_seterr(err, errlen, DRST_ERR_INVAL, "tree: max depth %zu above %d", c.max_depth,
+                           MAX_DEPTH_LIMIT);
     m->hp.max_depth = c.max_depth;
     m->hp.min_samples_leaf = c.min_leaf;
     size_t *idx = malloc(d->n_train * sizeof(*idx));

@@ -350,8 +350,7 @@ drst_err_t drst_store_resolve(drst_store_t *s, const char *ref, drst_release_t *
     if (k < 0 || (size_t)k >= sizeof(rel->model_key) || !drst_store_key_valid(rel->model_key))
         return drst_seterr(err, errlen, DRST_ERR_INVAL, "store: invalid model key '%s'", ref);
     if (!s->ops->exists(s->state, rel->model_key))
-        return drst_seterr(err, errlen, DRST_ERR_NOTFOUND, "store: no model '%s'",
-                           rel->model_key);
+        return drst_seterr(err, errlen, DRST_ERR_NOTFOUND, "store: no model '%s'", rel->model_key);
     if (metrics_key_of(rel->model_key, rel->metrics_key, sizeof(rel->metrics_key)))
         rel->metrics_key[0] = 0;
     return DRST_OK;
@@ -381,8 +380,8 @@ drst_err_t drst_store_load_model(drst_store_t *s, const char *ref, drst_model_t 
 }
 
 /* An immutable put that succeeds if the same bytes are already there. */
-static drst_err_t put_once(drst_store_t *s, const char *key, const void *buf, size_t len,
-                           char *err, size_t errlen)
+static drst_err_t put_once(drst_store_t *s, const char *key, const void *buf, size_t len, char *err,
+                           size_t errlen)
 {
     drst_err_t rc = drst_store_put_immutable(s, key, buf, len, err, errlen);
     if (rc != DRST_ERR_BUSY)

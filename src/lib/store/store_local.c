@@ -87,9 +87,8 @@ static drst_err_t local_open(const char *location, void **state, char *err, size
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         char *p = join(l, dirs[i]);
         if (!p || (mkdir(p, 0755) != 0 && errno != EEXIST)) {
-            drst_err_t rc =
-                drst_seterrno(err, errlen, DRST_ERR_IO, errno, "store: cannot create '%s'",
-                              p ? p : dirs[i]);
+            drst_err_t rc = drst_seterrno(err, errlen, DRST_ERR_IO, errno,
+                                          "store: cannot create '%s'", p ? p : dirs[i]);
             free(p);
             free(l->root);
             free(l);
@@ -140,8 +139,7 @@ static drst_err_t local_get(void *state, const char *key, unsigned char **buf, s
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
-            rc = drst_seterrno(err, errlen, DRST_ERR_IO, errno, "store: cannot read key '%s'",
-                               key);
+            rc = drst_seterrno(err, errlen, DRST_ERR_IO, errno, "store: cannot read key '%s'", key);
             goto out;
         }
         if (k == 0)
@@ -260,8 +258,8 @@ static drst_err_t local_put_atomic(void *state, const char *key, const void *buf
     return local_put(state, key, buf, len, 1, err, errlen);
 }
 
-static drst_err_t local_append(void *state, const char *key, const void *buf, size_t len,
-                               char *err, size_t errlen)
+static drst_err_t local_append(void *state, const char *key, const void *buf, size_t len, char *err,
+                               size_t errlen)
 {
     char *p = join(state, key);
     drst_err_t rc = DRST_OK;
@@ -282,8 +280,8 @@ static drst_err_t local_append(void *state, const char *key, const void *buf, si
     /* one write() per record: O_APPEND keeps records whole between writers */
     ssize_t k = write(fd, buf, len);
     if (k < 0 || (size_t)k != len || fsync(fd) != 0)
-        rc = drst_seterrno(err, errlen, DRST_ERR_IO, errno, "store: cannot append to key '%s'",
-                           key);
+        rc =
+            drst_seterrno(err, errlen, DRST_ERR_IO, errno, "store: cannot append to key '%s'", key);
     close(fd);
     free(p);
     return rc;

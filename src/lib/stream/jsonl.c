@@ -75,8 +75,7 @@ static drst_err_t jh_produce(drst_stream_t *base, const char *topic, int32_t par
     (void)partition;
     (void)key;
     (void)keylen;
-    if (memchr(payload, '\n', len) ||
-        (len >= 4 && memcmp(payload, DRST_RECORD_BIN_MAGIC, 4) == 0))
+    if (memchr(payload, '\n', len) || (len >= 4 && memcmp(payload, DRST_RECORD_BIN_MAGIC, 4) == 0))
         return drst_seterr(err, errlen, DRST_ERR_UNSUPPORTED,
                            "%s: JSON Lines carry one text record per line (binary or multi-line "
                            "payload refused)",
@@ -117,8 +116,8 @@ static drst_err_t jh_subscribe(drst_stream_t *base, const char *topic, const cha
     return DRST_OK;
 }
 
-static drst_err_t jh_poll(drst_stream_t *base, int timeout_ms, size_t max,
-                          drst_stream_batch_t *out, char *err, size_t errlen)
+static drst_err_t jh_poll(drst_stream_t *base, int timeout_ms, size_t max, drst_stream_batch_t *out,
+                          char *err, size_t errlen)
 {
     struct jh *h = (struct jh *)base;
     size_t n = 0, used = 0;

@@ -214,10 +214,9 @@ static drst_err_t kh_partitions(drst_stream_t *base, const char *topic, int32_t 
                            rd_kafka_err2str(rd_kafka_last_error()));
     e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
     if (e) {
-        rc = drst_seterr(err, errlen, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? DRST_ERR_TIMEOUT
-                                                                        : DRST_ERR_TRANSPORT,
-                         "kafka: metadata of '%s' from %s: %s", topic, h->bootstrap,
-                         rd_kafka_err2str(e));
+        rc = drst_seterr(
+            err, errlen, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? DRST_ERR_TIMEOUT : DRST_ERR_TRANSPORT,
+            "kafka: metadata of '%s' from %s: %s", topic, h->bootstrap, rd_kafka_err2str(e));
     } else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1) {
         rc = drst_seterr(err, errlen, DRST_ERR_NOTFOUND, "kafka: topic '%s': %s", topic,
                          md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not found");
@@ -399,8 +398,8 @@ static void take_event(struct kh *h, drst_stream_batch_t *out)
     h->ev = DRST_STREAM_EV_NONE;
 }
 
-static drst_err_t kh_poll(drst_stream_t *base, int timeout_ms, size_t max,
-                          drst_stream_batch_t *out, char *err, size_t errlen)
+static drst_err_t kh_poll(drst_stream_t *base, int timeout_ms, size_t max, drst_stream_batch_t *out,
+                          char *err, size_t errlen)
 {
     struct kh *h = (struct kh *)base;
     size_t n = 0;
@@ -496,10 +495,12 @@ static drst_err_t kh_commit(drst_stream_t *base, const int32_t *finished, size_t
             }
         }
     }
-    e = rd_kafka_commit(h->cons, asg, 0);
+    /* Asynchronous in steady state (a lost commit only means redelivery);
+     * synchronous when a sentinel is committed, since that ends the stream.
+     * rd_kafka_consumer_close() waits for commits still in flight. */
+    e = rd_kafka_commit(h->cons, asg, nfinished ? 0 : 1);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        rc = drst_seterr(err, errlen, DRST_ERR_TRANSPORT, "kafka: commit: %s",
-                         rd_kafka_err2str(e));
+        rc = drst_seterr(err, errlen, DRST_ERR_TRANSPORT, "kafka: commit: %s", rd_kafka_err2str(e));
     else
         h->st.commits++;
 out:
@@ -577,8 +578,8 @@ drst_err_t drst_broker_create_topic(drst_broker_t *b, const char *topic, int32_t
 {
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(b->mc, topic, partitions, 1);
     if (e)
-        return drst_seterr(err, errlen, DRST_ERR_TRANSPORT, "broker: create topic '%s': %s",
-                           topic, rd_kafka_err2str(e));
+        return drst_seterr(err, errlen, DRST_ERR_TRANSPORT, "broker: create topic '%s': %s", topic,
+                           rd_kafka_err2str(e));
     return DRST_OK;
 }
 
@@ -592,8 +593,7 @@ drst_err_t drst_broker_set_down(drst_broker_t *b, int32_t id, int down, char *er
     return DRST_OK;
 }
 
-drst_err_t drst_broker_inject_produce_errors(drst_broker_t *b, int count, char *err,
-                                             size_t errlen)
+drst_err_t drst_broker_inject_produce_errors(drst_broker_t *b, int count, char *err, size_t errlen)
 {
     rd_kafka_resp_err_t *errs;
     if (count <= 0)

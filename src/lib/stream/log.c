@@ -29,10 +29,10 @@ struct ih;
 
 struct group {
     char *name;
-    int64_t *committed; /* per partition: next offset to process */
-    uint8_t *finished;  /* per partition: sentinel committed */
-    struct ih **owner;  /* who holds the partition now (NULL: free) */
-    struct ih **target; /* who should hold it after the last rebalance */
+    int64_t *committed;  /* per partition: next offset to process */
+    uint8_t *finished;   /* per partition: sentinel committed */
+    struct ih **owner;   /* who holds the partition now (NULL: free) */
+    struct ih **target;  /* who should hold it after the last rebalance */
     struct ih **members; /* sorted by member id */
     size_t nmembers, capmembers;
     uint64_t gen, serial;
@@ -147,8 +147,8 @@ static struct topic *find_topic(drst_log_t *log, const char *name)
     return t;
 }
 
-drst_err_t drst_log_create_topic(drst_log_t *log, const char *topic, int32_t partitions,
-                                 char *err, size_t errlen)
+drst_err_t drst_log_create_topic(drst_log_t *log, const char *topic, int32_t partitions, char *err,
+                                 size_t errlen)
 {
     struct topic *t, **nt;
     drst_err_t rc = DRST_OK;
@@ -500,8 +500,8 @@ static size_t rebalance(struct ih *h)
     return nrev;
 }
 
-static drst_err_t ih_poll(drst_stream_t *base, int timeout_ms, size_t max,
-                          drst_stream_batch_t *out, char *err, size_t errlen)
+static drst_err_t ih_poll(drst_stream_t *base, int timeout_ms, size_t max, drst_stream_batch_t *out,
+                          char *err, size_t errlen)
 {
     struct ih *h = (struct ih *)base;
     struct topic *t = h->t;

@@ -16,6 +16,7 @@ struct drst_schema {
     size_t n;
     char **names;
     size_t *namelen;
+    uint8_t *plain; /* name needs no JSON escaping */
     double *defaults;
     uint32_t *slots; /* open addressing: index + 1, 0 = empty */
     size_t mask;
@@ -42,6 +43,7 @@ void drst_schema_free(drst_schema_t *s)
         free(s->names[i]);
     free(s->names);
     free(s->namelen);
+    free(s->plain);
     free(s->defaults);
     free(s->slots);
     free(s);
@@ -54,8 +56,7 @@ drst_schema_t *drst_schema_new(const char *const *names, size_t n, const double 
     size_t cap = 16;
 
     if (!names || n == 0 || n > 65535) {
-        drst_seterr(err, errlen, DRST_ERR_INVAL, "schema needs 1..65535 feature names, got %zu",
-                    n);
+        drst_seterr(err, errlen, DRST_ERR_INVAL, "schema needs 1..65535 feature names, got %zu", n);
         return NULL;
     }
     while (cap < 2 * n)
@@ -65,9 +66,10 @@ drst_schema_t *drst_schema_new(const char *const *names, size_t n, const double 
         goto nomem;
     s->names = calloc(n, sizeof(*s->names));
     s->namelen = calloc(n, sizeof(*s->namelen));
+    s->plain = calloc(n, 1);
     s->defaults = malloc(n * sizeof(*s->defaults));
     s->slots = calloc(cap, sizeof(*s->slots));
-    if (!s->names || !s->namelen || !s->defaults || !s->slots)
+    if (!s->names || !s->namelen || !s->plain || !s->defaults || !s->slots)
         goto nomem;
     s->mask = cap - 1;
     s->hash = FNV_SEED;
@@ -85,6 +87,10 @@ drst_schema_t *drst_schema_new(const char *const *names, size_t n, const double 
         if (!s->names[i])
             goto nomem;
         s->namelen[i] = len;
+        s->plain[i] = 1;
+        for (size_t k = 0; k < len; k++)
+            if (names[i][k] == '"' || names[i][k] == '\\' || (unsigned char)names[i][k] < 0x20)
+                s->plain[i] = 0;
         s->defaults[i] = defaults ? defaults[i] : NAN;
         s->hash = fnv1a(names[i], len + 1, s->hash);
         size_t h = (size_t)fnv1a(names[i], len, FNV_SEED) & s->mask;
@@ -387,18 +393,24 @@ static int features(struct jp *j, const drst_schema_t *s, drst_record_t *rec)
         int rc;
         long idx;
         ws(j);
-        if ((rc = key(j, &k, &kl)) != FP_OK)
-            return rc;
+        idx = -1;
+        if (next < s->n && s->plain[next] && (size_t)(j->end - j->p) > s->namelen[next] + 1 &&
+            j->p[0] == '"' && j->p[s->namelen[next] + 1] == '"' &&
+            memcmp(j->p + 1, s->names[next], s->namelen[next]) == 0) {
+            /* the expected name, verbatim: no scan, no hash */
+            idx = (long)next;
+            j->p += s->namelen[next] + 2;
+        } else {
+            if ((rc = key(j, &k, &kl)) != FP_OK)
+                return rc;
+            idx = drst_schema_index(s, k, kl);
+        }
         ws(j);
         if (j->p >= j->end || *j->p != ':')
             return fail(j, "expected ':'");
         j->p++;
         if ((rc = num_or_null(j, &v)) != FP_OK)
             return j->why ? fail(j, "feature value must be a number or null") : rc;
-        if (next < s->n && s->namelen[next] == kl && memcmp(s->names[next], k, kl) == 0)
-            idx = (long)next;
-        else
-            idx = drst_schema_index(s, k, kl);
         if (idx >= 0) {
             rec->features[idx] = v;
             next = (size_t)idx + 1;
@@ -587,8 +599,7 @@ static drst_err_t slow_decode(const drst_schema_t *s, const void *buf, size_t le
     }
     if ((v = json_object_get(root, "seq")) != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            rc = drst_seterr(err, errlen, DRST_ERR_PARSE,
-                             "\"seq\" must be a non-negative integer");
+            rc = drst_seterr(err, errlen, DRST_ERR_PARSE, "\"seq\" must be a non-negative integer");
             goto out;
         }
         rec->seq = (uint64_t)json_integer_value(v);
@@ -860,9 +871,8 @@ drst_err_t drst_record_decode_bin(const drst_schema_t *s, const void *buf, size_
                            " features, hash %016" PRIx64 ")",
                            n, h);
     if (len != drst_record_bin_size(s))
-        return drst_seterr(err, errlen, DRST_ERR_FORMAT,
-                           "binary record: %zu bytes, expected %zu", len,
-                           drst_record_bin_size(s));
+        return drst_seterr(err, errlen, DRST_ERR_FORMAT, "binary record: %zu bytes, expected %zu",
+                           len, drst_record_bin_size(s));
     memcpy(&rec->seq, b + 16, 8);
     memcpy(&rec->ts, b + 24, 8);
     memcpy(&rec->send_ts, b + 32, 8);

@@ -60,8 +60,8 @@ drst_err_t drst_stream_subscribe(drst_stream_t *h, const char *topic, const char
     return h->ops->subscribe(h, topic, group, member_id, err, errlen);
 }
 
-drst_err_t drst_stream_poll(drst_stream_t *h, int timeout_ms, size_t max,
-                            drst_stream_batch_t *out, char *err, size_t errlen)
+drst_err_t drst_stream_poll(drst_stream_t *h, int timeout_ms, size_t max, drst_stream_batch_t *out,
+                            char *err, size_t errlen)
 {
     return h->ops->poll(h, timeout_ms, max ? max : 1, out, err, errlen);
 }

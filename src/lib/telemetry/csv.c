@@ -175,9 +175,9 @@ static int parse_record(parser_t *ps, const char *p, const char **next, uint64_t
                 *nlines = lines;
                 return REC_TOOLONG;
             }
-            if (push_span(ps, s, (size_t)(p > s && p[-1] == '\r' && (p == end || *p == '\n')
-                                              ? p - s - 1
-                                              : p - s),
+            if (push_span(ps, s,
+                          (size_t)(p > s && p[-1] == '\r' && (p == end || *p == '\n') ? p - s - 1
+                                                                                      : p - s),
                           0, 0) < 0)
                 return REC_NOMEM;
             if (p >= end) {
@@ -259,8 +259,8 @@ static drst_err_t ensure_row(parser_t *ps, drst_table_t *t)
     if (t->nrows < t->cap_rows)
         return DRST_OK;
     if (drst_table_grow(t) != DRST_OK)
-        return drst_seterr(ps->err, ps->errlen, DRST_ERR_NOMEM, "%s:%llu: out of memory",
-                           ps->name, (unsigned long long)ps->line);
+        return drst_seterr(ps->err, ps->errlen, DRST_ERR_NOMEM, "%s:%llu: out of memory", ps->name,
+                           (unsigned long long)ps->line);
     return DRST_OK;
 }
 
@@ -301,10 +301,9 @@ static drst_err_t read_header(parser_t *ps, const char **pp, const drst_csv_opts
     if (rc == REC_NOMEM)
         return drst_seterr(ps->err, ps->errlen, DRST_ERR_NOMEM, "%s: out of memory", ps->name);
     if (rc != REC_OK)
-        return drst_seterr(ps->err, ps->errlen,
-                           rc == REC_TOOLONG ? DRST_ERR_TOOBIG : DRST_ERR_PARSE,
-                           "%s:%llu: bad header: %s", ps->name, (unsigned long long)ps->line,
-                           rec_reason(rc));
+        return drst_seterr(
+            ps->err, ps->errlen, rc == REC_TOOLONG ? DRST_ERR_TOOBIG : DRST_ERR_PARSE,
+            "%s:%llu: bad header: %s", ps->name, (unsigned long long)ps->line, rec_reason(rc));
     names = calloc(ps->nspans, sizeof(*names));
     if (!names)
         return drst_seterr(ps->err, ps->errlen, DRST_ERR_NOMEM, "%s: out of memory", ps->name);
@@ -374,6 +373,7 @@ static drst_err_t slow_record(parser_t *ps, drst_table_t *t, const char *p, cons
             ps->kind[c] = (unsigned char)cell_value(ps->spans[c].s, ps->spans[c].n,
                                                     ps->spans[c].escaped, &row[c]);
         count_row(t, ps->kind);
+        memset(ps->kind, 0, t->ncols); /* the fast path expects a clean slate */
         t->nrows++;
     }
     ps->line += nl;
@@ -433,6 +433,9 @@ drst_err_t drst_table_parse_csv(const char *buf, size_t len, const char *name,
         const char *le = line_end(p, end);
         size_t ll = (size_t)(le - p) + 1;
         size_t guess = len / (ll ? ll : 1) + 16;
+        /* a row takes at least ncols bytes of text: never reserve more */
+        if (ncols && guess > len / ncols + 16)
+            guess = len / ncols + 16;
         if (guess > 1u << 26)
             guess = 1u << 26;
         if (drst_table_reserve(t, guess) != DRST_OK) {
@@ -556,8 +559,8 @@ drst_err_t drst_table_read_csv(const char *path, const drst_csv_opts_t *opts, dr
     *out = NULL;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return drst_seterrno(err, errlen, errno == ENOENT ? DRST_ERR_NOTFOUND : DRST_ERR_IO,
-                             errno, "cannot open '%s'", path);
+        return drst_seterrno(err, errlen, errno == ENOENT ? DRST_ERR_NOTFOUND : DRST_ERR_IO, errno,
+                             "cannot open '%s'", path);
     if (fstat(fd, &st) != 0) {
         rc = drst_seterrno(err, errlen, DRST_ERR_IO, errno, "cannot stat '%s'", path);
         close(fd);

@@ -222,8 +222,7 @@ static drst_err_t parse_latency(const char *dir, drst_series_t *lat, char *used,
         return DRST_OK;
     }
     drst_series_release(lat);
-    drst_diag_warn(diag, used, 0, "%s; using latency_old.csv",
-                   have ? "no usable line" : "missing");
+    drst_diag_warn(diag, used, 0, "%s; using latency_old.csv", have ? "no usable line" : "missing");
     snprintf(used, usedlen, "%s/latency_old.csv", dir);
     return parse_series_file(dir, "latency_old.csv", 1, lat, diag, err, errlen);
 }
@@ -337,8 +336,7 @@ static drst_err_t load_bundle(const char *dir, const drst_dataset_opts_t *o, bun
             rc = drst_seterr(err, errlen, DRST_ERR_NOTFOUND, "bundle '%s': missing %s", dir, f);
             goto fail;
         }
-        if ((rc = parse_series_file(dir, f, 0, k ? &b->rx : &b->tx, diag, err, errlen)) !=
-            DRST_OK)
+        if ((rc = parse_series_file(dir, f, 0, k ? &b->rx : &b->tx, diag, err, errlen)) != DRST_OK)
             goto fail;
     }
     rc = parse_latency(dir, &b->lat, b->lat_path, sizeof(b->lat_path), 1, diag, err, errlen);
@@ -525,8 +523,7 @@ typedef struct pcmfile {
 } pcmfile_t;
 
 static drst_err_t load_pcm_file(const char *dir, const char *file, const char *prefix, int pcie,
-                                pcmfile_t *pf, int *ok, drst_diag_t *diag, char *err,
-                                size_t errlen)
+                                pcmfile_t *pf, int *ok, drst_diag_t *diag, char *err, size_t errlen)
 {
     char path[PATHLEN], *buf = NULL;
     size_t len = 0;
@@ -765,8 +762,8 @@ drst_err_t drst_dataset_build_pcm(const char *dir, const drst_dataset_opts_t *op
                     drst_diag_warn(diag, pf[i].path, 0,
                                    "%zu row(s) in an already filled second dropped", dup);
                 if (missing)
-                    drst_diag_warn(diag, pf[i].path, 0,
-                                   "%zu second(s) without a sample left empty", missing);
+                    drst_diag_warn(diag, pf[i].path, 0, "%zu second(s) without a sample left empty",
+                                   missing);
             }
             col += s->ncols - 1;
         }
@@ -776,8 +773,9 @@ drst_err_t drst_dataset_build_pcm(const char *dir, const drst_dataset_opts_t *op
             double base = NAN;
             size_t used = 0, dup = 0;
             if (k == 2) {
-                base = tx.n && isfinite(tx.t[0]) ? tx.t[0] : rx.n && isfinite(rx.t[0]) ? rx.t[0]
-                                                                                       : NAN;
+                base = tx.n && isfinite(tx.t[0])   ? tx.t[0]
+                       : rx.n && isfinite(rx.t[0]) ? rx.t[0]
+                                                   : NAN;
                 if (s->n && !isfinite(base)) {
                     drst_diag_warn(diag, lat_path, 0,
                                    "no rx/tx timestamps to place latency values: left empty");
@@ -801,7 +799,8 @@ drst_err_t drst_dataset_build_pcm(const char *dir, const drst_dataset_opts_t *op
                 used++;
             }
             if (k < 2 ? (k ? have_rx : have_tx) : s->n > 0) {
-                snprintf(path, sizeof(path), "%s/%s", dir, k == 0 ? "tx_stats.csv" : "rx_stats.csv");
+                snprintf(path, sizeof(path), "%s/%s", dir,
+                         k == 0 ? "tx_stats.csv" : "rx_stats.csv");
                 if (s->n > used)
                     drst_diag_warn(diag, k == 2 ? lat_path : path, 0,
                                    "%zu of %zu values outside the PCM time window%s dropped",

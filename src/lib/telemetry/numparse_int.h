@@ -149,8 +149,7 @@ static inline uint64_t drst_load8(const char *p)
 static inline int drst_is8digits(uint64_t v)
 {
     return ((v & 0xF0F0F0F0F0F0F0F0ULL) |
-            (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ==
-           0x3333333333333333ULL;
+            (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) == 0x3333333333333333ULL;
 }
 
 static inline uint64_t drst_parse8(uint64_t v)

@@ -11,7 +11,7 @@
 #include "telemetry/table_int.h"
 
 #define DIAG_TEXT_MAX 65536
-#define NAME_MAX_LEN 256
+#define NAME_MAX_LEN  256
 
 typedef struct fields {
     const char **s;

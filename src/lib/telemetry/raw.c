@@ -13,7 +13,7 @@
 #include "common/error_int.h"
 #include "telemetry/raw_int.h"
 
-#define MAX_FIELDS 64
+#define MAX_FIELDS    64
 #define DIAG_TEXT_MAX 65536
 
 drst_err_t drst_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
@@ -27,8 +27,8 @@ drst_err_t drst_read_file(const char *path, char **buf, size_t *len, char *err, 
     *buf = NULL;
     *len = 0;
     if (fd < 0)
-        return drst_seterrno(err, errlen, errno == ENOENT ? DRST_ERR_NOTFOUND : DRST_ERR_IO,
-                             errno, "cannot open '%s'", path);
+        return drst_seterrno(err, errlen, errno == ENOENT ? DRST_ERR_NOTFOUND : DRST_ERR_IO, errno,
+                             "cannot open '%s'", path);
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
         return drst_seterr(err, errlen, DRST_ERR_IO, "cannot read '%s': is a directory", path);

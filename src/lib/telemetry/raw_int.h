@@ -32,7 +32,8 @@ typedef struct drst_series {
     double *t;
     double *v;
     int usec; /**< latency only: values were microseconds and were divided by 1000 */
-    const char *column; /**< rx/tx only: which column was used ("Mbit", "PacketRate", "5th field") */
+    const char
+        *column; /**< rx/tx only: which column was used ("Mbit", "PacketRate", "5th field") */
 } drst_series_t;
 
 /** @brief tx_stats/rx_stats: Mbit (else PacketRate) by header, else 5th field. */
@@ -49,8 +50,7 @@ void drst_series_release(drst_series_t *s);
  * other columns are `<prefix>_<group>_<metric>`, normalised.
  */
 drst_err_t drst_pcm_parse(const char *buf, size_t len, const char *name, const char *prefix,
-                          drst_table_t **out, drst_diag_t *diag, char *err,
-                          size_t errlen) DRST_WUR;
+                          drst_table_t **out, drst_diag_t *diag, char *err, size_t errlen) DRST_WUR;
 /**
  * @brief pcm-pcie.csv: blocks of `Skt,...` header + rows ending in
  * (Total)/(Miss)/(Hit). One row per block; column 0 is "__block"; columns
