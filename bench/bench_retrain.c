@@ -186,6 +186,9 @@ static int prequential(int argc, char **argv)
         drst_retrain_result_t res;
         drst_model_t *nm = NULL;
         int tier = tier_override ? tier_override : ev.tier;
+        drst_monitor_stats_t ms0;
+        drst_monitor_stats(mon, &ms0);
+        rc.fresh_rows = cur == m0 ? 0 : (size_t)ms0.since_release;
         drst_err_t e = drst_retrain_window(w, r, cur, tier, &rc, &nm, &res, err, sizeof(err));
         if (e == DRST_OK) {
             if (nretrain < 4096)

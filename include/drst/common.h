@@ -21,16 +21,16 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
-#define DRST_WUR __attribute__((warn_unused_result))
+#define DRST_WUR          __attribute__((warn_unused_result))
 #define DRST_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define DRST_WUR
 #define DRST_PRINTF(f, a)
 #endif
 
-#define DRST_VERSION_MAJOR 0
-#define DRST_VERSION_MINOR 1
-#define DRST_VERSION_PATCH 0
+#define DRST_VERSION_MAJOR  0
+#define DRST_VERSION_MINOR  1
+#define DRST_VERSION_PATCH  0
 #define DRST_VERSION_STRING "0.1.0"
 
 /** Recommended size of a caller-supplied error buffer. */
@@ -95,9 +95,9 @@ typedef void (*drst_diag_fn)(void *opaque, drst_diag_kind_t kind, const char *fi
  * DRST_ERR_STRICT (the message names file and line).
  */
 typedef struct drst_diag {
-    drst_diag_fn fn; /**< optional callback, may be NULL */
-    void *opaque;    /**< passed to fn */
-    int strict;      /**< fail on the first rejected line */
+    drst_diag_fn fn;   /**< optional callback, may be NULL */
+    void *opaque;      /**< passed to fn */
+    int strict;        /**< fail on the first rejected line */
     uint64_t rejected; /**< lines/records rejected so far (incremented by parsers) */
     uint64_t warnings; /**< non-fatal notes (e.g. padded or truncated series) */
 } drst_diag_t;

@@ -120,6 +120,7 @@ typedef struct drst_retrain_request {
     char status[16];        /**< "pending", "running", "done", "failed" */
     int attempts;           /**< retrainer attempts started */
     char release[DRST_STORE_KEY_MAX + 1]; /**< model key published ("" if none) */
+    size_t fresh_rows;      /**< labelled records since the serving release (gate rows) */
 } drst_retrain_request_t;
 
 /**
@@ -174,6 +175,7 @@ typedef struct drst_monitor_stats {
     uint64_t triggers_by_source[4]; /**< indexed by drst_trigger_source_t */
     uint64_t rebaselines;
     uint64_t reservoir_rows;
+    uint64_t since_release; /**< labelled records since the last rebaseline */
 } drst_monitor_stats_t;
 
 typedef struct drst_monitor drst_monitor_t;
@@ -284,6 +286,13 @@ typedef struct drst_retrain_config {
     double recent_weight; /**< copies of each window row in the training data [3] */
     size_t replay_max;    /**< replay rows used at most (most recent kept) [4000] */
     double min_gain;      /**< gain gate: new acc@0.2+acc@0.05 must beat current by this [0] */
+    /**
+     * Labelled records that arrived after the serving release [0 = unknown]:
+     * when >= 3, the gate compares both models on the most recent
+     * min(fresh_rows, held-back) rows only, which the serving model has
+     * never been trained on (an earlier refit may have seen the others).
+     */
+    size_t fresh_rows;
     int no_refit;         /**< do not refit the winner on the validation rows too */
     int full_trees;       /**< gbdt trees of the full training [200] */
     int full_epochs;      /**< mlp epochs of the full training [120] */

@@ -17,5 +17,7 @@
 #include "drst/obs.h"
 #include "drst/model.h"
 #include "drst/store.h"
+#include "drst/infer.h"
+#include "drst/control.h"
 
 #endif

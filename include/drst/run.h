@@ -88,6 +88,7 @@ typedef struct drst_run_opts {
     size_t window;                   /**< monitor window W [100] */
     size_t stride;                   /**< monitor stride S [25] */
     uint64_t refresh;                /**< periodic retrain after this many records (0 off) [0] */
+    const char *families;            /**< retrain candidates' families, e.g. "gbdt,ridge" [all] */
     const char *metrics_addr;        /**< serve /metrics and /healthz here; NULL: off */
     int no_report;                   /**< do not call drst_report_write() at the end */
     volatile int *stop;              /**< set non-zero (e.g. from a signal) to stop early */
@@ -127,6 +128,7 @@ typedef struct drst_run_summary {
     uint16_t metrics_port;    /**< bound port with metrics_addr, else 0 */
     size_t report_images;
     int gnuplot_missing;
+    char report_error[DRST_ERRLEN]; /**< non-empty: the report failed (the run did not) */
 } drst_run_summary_t;
 
 /**

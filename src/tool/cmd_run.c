@@ -51,6 +51,8 @@ static void help(void)
         "  --window W             monitor window in records (default 100)\n"
         "  --stride S             monitor evaluation stride (default 25)\n"
         "  --refresh N            also retrain after N records without a trigger (default off)\n"
+        "  --families LIST        retrain candidates' families, e.g. gbdt,ridge (default:\n"
+        "                         the tier's whole search space: gbdt, ridge, mlp, tree)\n"
         "  --seed N               seed of every model and of the monitor (default 42)\n"
         "  --metrics-addr A       serve Prometheus /metrics and /healthz on A (HOST:PORT,\n"
         "                         :PORT or PORT; loopback unless a host is given)\n"
@@ -244,6 +246,8 @@ int cmd_run(int argc, char **argv)
                 goto out;
             }
             o.refresh = (uint64_t)n;
+        } else if (!strcmp(a, "--families")) {
+            o.families = v;
         } else if (!strcmp(a, "--seed")) {
             errno = 0;
             unsigned long long x = strtoull(v, &end, 10);
@@ -313,6 +317,8 @@ int cmd_run(int argc, char **argv)
             rc = tool_error("%s", err);
             goto out;
         }
+        if (s.report_error[0])
+            fprintf(stderr, "drst run: warning: %s\n", s.report_error);
         if (json) {
             char *js = NULL;
             if (drst_run_summary_json(&s, &js, err, sizeof(err))) {

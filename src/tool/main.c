@@ -23,6 +23,8 @@ static const struct command commands[] = {
     {"consume", cmd_consume, "print a topic's records as JSON lines, as a group member"},
     {"broker", cmd_broker, "local Kafka-protocol broker for development and tests"},
     {"run", cmd_run, "the whole loop in one process: train, stream, infer, monitor, retrain"},
+    {"monitor", cmd_monitor, "watch a stream for drift; freeze windows and request retrains"},
+    {"retrain", cmd_retrain, "handle retrain requests: search, train, publish, gate, swap"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

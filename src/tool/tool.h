@@ -27,6 +27,8 @@ int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+int cmd_retrain(int argc, char **argv);
 
 /* Print "drst: error: <msg>" to stderr. Returns TOOL_FAIL for `return tool_error(...)`. */
 int tool_error(const char *fmt, ...) DRST_PRINTF(1, 2);
@@ -38,7 +40,7 @@ int tool_usage_error(const char *cmd, const char *fmt, ...) DRST_PRINTF(2, 3);
  * optional dead-letter file as "file:line: reason\t<text>". */
 typedef struct tool_diag {
     drst_diag_t diag;
-    FILE *deadletter;     /* owned: closed by tool_diag_close() */
+    FILE *deadletter; /* owned: closed by tool_diag_close() */
     uint64_t printed;
     uint64_t max_print;
     int quiet;

@@ -131,9 +131,11 @@ static void run_race(const char *sub, double now)
             won++;
             winner = i;
         } else {
+            if (r[i].rc != DRST_ERR_BUSY) print_error("racer %d rc %d now %g\n", i, r[i].rc, now);
             assert_int_equal(r[i].rc, DRST_ERR_BUSY);
         }
     }
+    if (won != 1) print_error("won %d now %g sub %s\n", won, now, sub);
     assert_int_equal(won, 1);
     drst_store_t *s = open_store(sub);
     drst_lease_info_t h;

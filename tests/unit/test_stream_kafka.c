@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "drst/stream.h"
+#include "stream/stream_int.h"
 
 #define NPER 300
 
@@ -337,6 +338,42 @@ static void test_kafka_producer_faults(void **state)
     drst_broker_free(b);
 }
 
+/* Keyed records: librdkafka's partitioner (murmur2_random, Kafka's Java
+ * default) and ours, used by the in-process log, pick the same partition. */
+static void test_kafka_key_partitioner(void **state)
+{
+    char err[DRST_ERRLEN], key[16];
+    drst_broker_t *b = drst_broker_new(1, err, sizeof(err));
+    drst_stream_t *p, *c;
+    drst_stream_batch_t bt;
+    int got = 0;
+    (void)state;
+    assert_non_null(b);
+    assert_int_equal(drst_broker_create_topic(b, "keys", 3, err, sizeof(err)), DRST_OK);
+    p = client(b, 0);
+    for (int i = 0; i < 60; i++) {
+        int n = snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(
+            drst_stream_produce(p, "keys", -1, key, (size_t)n, key, (size_t)n, err, sizeof(err)),
+            DRST_OK);
+    }
+    assert_int_equal(drst_stream_flush(p, 30000, err, sizeof(err)), DRST_OK);
+    c = client(b, 1);
+    assert_int_equal(drst_stream_subscribe(c, "keys", "gk", NULL, err, sizeof(err)), DRST_OK);
+    for (int i = 0; i < 300 && got < 60; i++) {
+        assert_int_equal(drst_stream_poll(c, 100, 100, &bt, err, sizeof(err)), DRST_OK);
+        if (bt.ev != DRST_STREAM_EV_MSGS)
+            continue;
+        for (size_t k = 0; k < bt.n; k++, got++)
+            assert_int_equal(bt.msgs[k].partition,
+                             drst_partition_for_key(bt.msgs[k].payload, bt.msgs[k].len, 3));
+    }
+    assert_int_equal(got, 60);
+    drst_stream_close(c);
+    drst_stream_close(p);
+    drst_broker_free(b);
+}
+
 static void test_kafka_errors(void **state)
 {
     char err[DRST_ERRLEN];
@@ -362,6 +399,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kafka_errors),
         cmocka_unit_test(test_kafka_assignment),
+        cmocka_unit_test(test_kafka_key_partitioner),
         cmocka_unit_test(test_kafka_exactly_once_two_groups),
         cmocka_unit_test(test_kafka_producer_faults),
     };

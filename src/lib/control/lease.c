@@ -131,7 +131,7 @@ drst_err_t drst_lease_acquire(drst_store_t *s, const char *key, const char *owne
         if (rc != DRST_OK)
             return drst_seterr(err, errlen, rc, "lease '%s': cannot read", key);
         drst_err_t prc = parse_lease(buf, len, &cur, key, NULL, 0);
-        if (prc == DRST_OK && strcmp(cur.owner, owner) == 0) {
+        if (prc == DRST_OK && strcmp(cur.owner, owner) == 0 && cur.expires > now) {
             free(buf);
             rc = drst_store_put_atomic(s, key, text, (size_t)w, err, errlen);
             if (rc == DRST_OK && held) {

@@ -41,6 +41,7 @@ struct drst_monitor {
 
     drst_cooldown_t cool;
     uint64_t seen, labelled, since_request, evaluations, suppressed, rebaselines;
+    uint64_t since_release;
     uint64_t by_source[4], triggers;
     double last_score;
     size_t last_drifted;
@@ -445,6 +446,7 @@ static drst_err_t write_request(drst_monitor_t *m, drst_monitor_event_t *ev, cha
     json_object_set_new(o, "window_rows", json_integer((json_int_t)win->nrows));
     json_object_set_new(o, "replay", json_string(rkey));
     json_object_set_new(o, "release", json_string(m->release));
+    json_object_set_new(o, "fresh_rows", json_integer((json_int_t)m->since_release));
     json_object_set_new(o, "status", json_string("pending"));
     json_object_set_new(o, "attempts", json_integer(0));
     txt = json_dumps(o, JSON_INDENT(1) | JSON_REAL_PRECISION(17));
@@ -487,6 +489,7 @@ drst_err_t drst_monitor_feed(drst_monitor_t *m, const double *x, double label, d
     if (isfinite(label)) {
         m->labelled++;
         m->since_request++;
+        m->since_release++;
         if (isfinite(pred)) {
             double d = fabs(label) > DRST_METRICS_EPS ? fabs(label) : DRST_METRICS_EPS;
             ev->rel_err = fabs(pred - label) / d;
@@ -532,11 +535,15 @@ drst_err_t drst_monitor_feed(drst_monitor_t *m, const double *x, double label, d
     ev->tier = tier;
     ev->source = src;
     if (tier) {
-        if (drst_cooldown_active(&m->cool, m->seen) || request_in_flight(m)) {
+        /* a periodic refresh keeps its own schedule: only drift evidence is
+         * subject to the cooldown */
+        int cooling = src != DRST_TRIGGER_REFRESH && drst_cooldown_active(&m->cool, m->seen);
+        if (cooling || request_in_flight(m)) {
             ev->suppressed = 1;
             m->suppressed++;
         } else {
-            (void)drst_cooldown_try(&m->cool, m->seen);
+            if (src != DRST_TRIGGER_REFRESH)
+                (void)drst_cooldown_try(&m->cool, m->seen);
             ev->triggered = 1;
             m->triggers++;
             m->by_source[src]++;
@@ -559,6 +566,7 @@ void drst_monitor_rebaseline(drst_monitor_t *m, const char *model_key)
         drst_detector_rebaseline(m->errd);
     drst_cooldown_clear(&m->cool);
     m->rebaselines++;
+    m->since_release = 0;
     if (model_key)
         snprintf(m->release, sizeof(m->release), "%s", model_key);
 }
@@ -615,6 +623,7 @@ void drst_monitor_stats(const drst_monitor_t *m, drst_monitor_stats_t *out)
     memcpy(out->triggers_by_source, m->by_source, sizeof(m->by_source));
     out->rebaselines = m->rebaselines;
     out->reservoir_rows = m->pcount;
+    out->since_release = m->since_release;
 }
 
 const drst_detector_t *drst_monitor_detector(const drst_monitor_t *m)
@@ -903,6 +912,8 @@ drst_err_t drst_retrain_request_read(drst_store_t *s, drst_retrain_request_t *ou
     out->score = json_is_number(sc) ? json_number_value(sc) : NAN;
     if (get_u64(o, "n_drifted", &nd) == 0)
         out->n_drifted = (size_t)nd;
+    if (get_u64(o, "fresh_rows", &nd) == 0)
+        out->fresh_rows = (size_t)nd;
     if (get_str(o, "replay", out->replay_key, sizeof(out->replay_key)))
         out->replay_key[0] = '\0';
     if (get_str(o, "result", out->release, sizeof(out->release)))

@@ -409,7 +409,7 @@ drst_err_t drst_retrain_window(const drst_table_t *window, const drst_table_t *r
      * better half each time */
     size_t alive = nc;
     double frac = 0.125;
-    while (alive > 1) {
+    while (alive > 1 || res->rungs == 0) { /* a lone candidate is scored once */
         for (size_t i = 0; i < alive; i++)
             set_budget(&c[idx[i]], &cfg, frac);
         run_rung(c, idx, alive, T, mask, cfg.threads);
@@ -447,11 +447,22 @@ drst_err_t drst_retrain_window(const drst_table_t *window, const drst_table_t *r
     double t1 = mono_s();
     /* gate: the winner's held-back score (its last rung) against the serving model */
     res->new_val = best->val;
+    const drst_table_t *G = V; /* gate rows */
+    drst_table_t *Vf = NULL;
+    if (cfg.fresh_rows >= 3 && cfg.fresh_rows < nval) {
+        Vf = drst_table_new((const char *const *)window->names, window->ncols, NULL, 0);
+        if (Vf && append_rows(Vf, window, nw - cfg.fresh_rows, nw, 1, NULL, 0) == DRST_OK &&
+            drst_model_eval_table(best->model, Vf, NULL, &res->new_val, NULL, 0) == DRST_OK)
+            G = Vf;
+        else
+            res->new_val = best->val;
+    }
     if (current && !res->n_missing) {
         char e2[DRST_ERRLEN];
-        if (drst_model_eval_table(current, V, NULL, &res->cur_val, e2, sizeof(e2)) != DRST_OK)
+        if (drst_model_eval_table(current, G, NULL, &res->cur_val, e2, sizeof(e2)) != DRST_OK)
             memset(&res->cur_val, 0, sizeof(res->cur_val));
     }
+    drst_table_free(Vf);
     res->gate_passed = res->cur_val.rows == 0 ||
                        cand_score(&res->new_val) >= cand_score(&res->cur_val) + cfg.min_gain;
     drst_model_t *final = NULL;
@@ -470,7 +481,8 @@ drst_err_t drst_retrain_window(const drst_table_t *window, const drst_table_t *r
         }
         final = best->model;
         best->model = NULL;
-        res->new_val = best->val;
+        if (G == V)
+            res->new_val = best->val;
         res->gate_passed = res->cur_val.rows == 0 ||
                            cand_score(&res->new_val) >= cand_score(&res->cur_val) + cfg.min_gain;
     } else {
@@ -745,6 +757,7 @@ drst_err_t drst_retrainer_run_once(drst_retrainer_t *r, drst_retrain_result_t *r
         cur = NULL;
     rung_ctx_t rx = {.r = r, .user = r->cfg.on_rung, .opaque = r->cfg.opaque};
     drst_retrain_config_t cfg = r->cfg;
+    cfg.fresh_rows = rq.fresh_rows;
     cfg.on_rung = on_rung;
     cfg.opaque = &rx;
     rc = drst_retrain_window(win, rep, cur, rq.tier, &cfg, &nm, res, err, errlen);

@@ -50,6 +50,8 @@ typedef struct pkt {
     uint8_t ctl; /* 0 packet; 1 interval tick (ts_ns = tick time); 2 finish; 3 quit */
 } pkt_t;
 
+_Static_assert(sizeof(pkt_t) == 80, "ring slots are 80 bytes");
+
 /* Parse one captured packet into `p` (ts_ns and wirelen set by the parser
  * from the arguments). Updates parser counters in `c` (packets, bytes,
  * by-type). Never reads outside data[0..caplen). */

@@ -19,7 +19,10 @@
 
 /* The portable build targets baseline x86-64 (SSE2); the few hot loops get
  * an AVX2 clone picked at load time when the CPU has it. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+/* Sanitizer builds define DRST_NO_CPU_DISPATCH: ifunc resolvers run before
+ * the TSan runtime is initialised and crash it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__) &&                  \
+    !defined(DRST_NO_CPU_DISPATCH)
 #define HOT __attribute__((target_clones("avx2", "default")))
 #else
 #define HOT

@@ -20,13 +20,13 @@ typedef struct run_retrain_out {
     drst_model_t *model; /* new model (caller-owned), NULL on failure */
     int gate_passed;     /* serve it */
     double wall_s;       /* measured wall time of the retrain */
-    char desc[256];      /* winner / method description */
+    char desc[768];      /* winner / method description */
     double val_new_acc20, val_cur_acc20;
 } run_retrain_out_t;
 
 /* Retrain on a job's window: the control plane's retrainer (drst_retrain_window()). */
 drst_err_t run_retrain(const run_job_t *job, const drst_table_t *base, const drst_model_t *current,
-                       const char *target, uint64_t seed, run_retrain_out_t *out, char *err,
-                       size_t errlen);
+                       const char *target, const char *families, uint64_t seed,
+                       run_retrain_out_t *out, char *err, size_t errlen);
 
 #endif

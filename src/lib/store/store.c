@@ -11,6 +11,7 @@
 /* Every backend, by URI scheme. A bare path uses the first one. */
 static const struct drst_store_ops *const backends[] = {
     &drst_store_local_ops,
+    &drst_store_s3_ops,
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 

@@ -5,5 +5,6 @@
 #include "drst/store.h"
 
 extern const struct drst_store_ops drst_store_local_ops;
+extern const struct drst_store_ops drst_store_s3_ops; /* store/s3_store.c */
 
 #endif

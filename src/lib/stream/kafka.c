@@ -334,15 +334,6 @@ static drst_err_t kh_subscribe(drst_stream_t *base, const char *topic, const cha
 
     if (h->cons)
         return drst_seterr(err, errlen, DRST_ERR_STATE, "kafka: handle already subscribed");
-    if ((rc = kh_partitions(base, topic, &np, err, errlen)) != DRST_OK)
-        return rc;
-    h->np = np;
-    h->evparts = calloc((size_t)np, sizeof(*h->evparts));
-    h->evfin = calloc((size_t)np, 1);
-    h->fin = calloc((size_t)np, 1);
-    h->topic = strdup(topic);
-    if (!h->evparts || !h->evfin || !h->fin || !h->topic)
-        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "kafka: out of memory");
     if (member_id && !h->client_id && !(h->client_id = strdup(member_id)))
         return drst_seterr(err, errlen, DRST_ERR_NOMEM, "kafka: out of memory");
     c = make_conf(h, err, errlen);
@@ -377,6 +368,16 @@ static drst_err_t kh_subscribe(drst_stream_t *base, const char *topic, const cha
                            es);
     }
     rd_kafka_poll_set_consumer(h->cons);
+    /* Metadata through the consumer itself (no extra producer instance). */
+    if ((rc = kh_partitions(base, topic, &np, err, errlen)) != DRST_OK)
+        return rc;
+    h->np = np;
+    h->evparts = calloc((size_t)np, sizeof(*h->evparts));
+    h->evfin = calloc((size_t)np, 1);
+    h->fin = calloc((size_t)np, 1);
+    h->topic = strdup(topic);
+    if (!h->evparts || !h->evfin || !h->fin || !h->topic)
+        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "kafka: out of memory");
     tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, topic, RD_KAFKA_PARTITION_UA);
     e = rd_kafka_subscribe(h->cons, tl);
