@@ -211,8 +211,8 @@ static int prequential(int argc, char **argv)
                 fprintf(stderr,
                         "record %zu: %s tier %d -> %s (%.2f s) new %.3f/%.3f cur %.3f/%.3f%s\n", i,
                         drst_trigger_source_name(ev.source), tier, res.best, res.wall_s,
-                        res.new_val.acc20, res.new_val.acc05, res.cur_val.acc20,
-                        res.cur_val.acc05, res.gate_passed ? " swap" : "");
+                        res.new_val.acc20, res.new_val.acc05, res.cur_val.acc20, res.cur_val.acc05,
+                        res.gate_passed ? " swap" : "");
         } else {
             fprintf(stderr, "record %zu: retrain skipped: %s\n", i, err);
         }

@@ -109,18 +109,18 @@ const char *drst_trigger_source_name(drst_trigger_source_t s);
  * holds the evidence: drifted features and the per-feature JSD).
  */
 typedef struct drst_retrain_request {
-    char id[64];            /**< "<UTC ts>-<records seen>" */
-    int tier;               /**< DRST_TIER_A..C */
+    char id[64]; /**< "<UTC ts>-<records seen>" */
+    int tier;    /**< DRST_TIER_A..C */
     drst_trigger_source_t source;
-    uint64_t at;            /**< records seen by the monitor at the trigger */
-    double score;           /**< jsd mean (bits) or error statistic */
-    size_t n_drifted;       /**< features over the per-feature threshold */
+    uint64_t at;                             /**< records seen by the monitor at the trigger */
+    double score;                            /**< jsd mean (bits) or error statistic */
+    size_t n_drifted;                        /**< features over the per-feature threshold */
     char window_key[DRST_STORE_KEY_MAX + 1]; /**< frozen window CSV */
     char replay_key[DRST_STORE_KEY_MAX + 1]; /**< frozen replay reservoir CSV ("" if none) */
-    char status[16];        /**< "pending", "running", "done", "failed" */
-    int attempts;           /**< retrainer attempts started */
-    char release[DRST_STORE_KEY_MAX + 1]; /**< model key published ("" if none) */
-    size_t fresh_rows;      /**< labelled records since the serving release (gate rows) */
+    char status[16];                         /**< "pending", "running", "done", "failed" */
+    int attempts;                            /**< retrainer attempts started */
+    char release[DRST_STORE_KEY_MAX + 1];    /**< model key published ("" if none) */
+    size_t fresh_rows; /**< labelled records since the serving release (gate rows) */
 } drst_retrain_request_t;
 
 /**
@@ -134,33 +134,33 @@ drst_err_t drst_retrain_request_read(drst_store_t *s, drst_retrain_request_t *ou
 
 /** @brief Monitor configuration; zero-initialise for the defaults in brackets. */
 typedef struct drst_monitor_config {
-    size_t window;        /**< W records [300] */
-    size_t stride;        /**< evaluate every S records [50] */
-    size_t bins;          /**< histogram bins per feature [64] */
-    double thresholds[3]; /**< jsd tiers A<B<C in bits [detector defaults 0.10/0.25/0.50] */
+    size_t window;            /**< W records [300] */
+    size_t stride;            /**< evaluate every S records [50] */
+    size_t bins;              /**< histogram bins per feature [64] */
+    double thresholds[3];     /**< jsd tiers A<B<C in bits [detector defaults 0.10/0.25/0.50] */
     double feature_threshold; /**< per-feature JSD counted as drifted [0.10] */
-    int calibrate;        /**< 0: fixed thresholds; 1: iid permutation; 2: block permutation */
-    uint64_t cooldown;    /**< records without a new trigger after one [= window] */
+    int calibrate;            /**< 0: fixed thresholds; 1: iid permutation; 2: block permutation */
+    uint64_t cooldown;        /**< records without a new trigger after one [= window] */
     const char *error_detector; /**< "page_hinkley" [default], "adwin" or "none" */
-    double ph_lambda;     /**< Page-Hinkley threshold [detector default 10] */
-    double ph_delta;      /**< Page-Hinkley tolerance [detector default 0.01] */
-    size_t reservoir;     /**< replay reservoir capacity, labelled records [4000] */
-    uint64_t refresh;     /**< > 0: also request a tier-A retrain after this many labelled
-                               records without one [0 = off] */
-    uint64_t seed;        /**< reservoir sampling and calibration seed [1] */
-    const char *target;   /**< label column name in frozen CSVs ["output_rate"] */
-    const char *name;     /**< this monitor's name in requests ["monitor"] */
-    int no_persist;       /**< do not write state/monitor.json (in-process use) */
-    int no_request;       /**< do not write windows/requests (caller retrains in-process) */
+    double ph_lambda;           /**< Page-Hinkley threshold [detector default 10] */
+    double ph_delta;            /**< Page-Hinkley tolerance [detector default 0.01] */
+    size_t reservoir;           /**< replay reservoir capacity, labelled records [4000] */
+    uint64_t refresh;           /**< > 0: also request a tier-A retrain after this many labelled
+                                     records without one [0 = off] */
+    uint64_t seed;              /**< reservoir sampling and calibration seed [1] */
+    const char *target;         /**< label column name in frozen CSVs ["output_rate"] */
+    const char *name;           /**< this monitor's name in requests ["monitor"] */
+    int no_persist;             /**< do not write state/monitor.json (in-process use) */
+    int no_request;             /**< do not write windows/requests (caller retrains in-process) */
 } drst_monitor_config_t;
 
 /** @brief What one fed record caused. */
 typedef struct drst_monitor_event {
-    uint64_t at;         /**< records seen, this one included */
-    int evaluated;       /**< the feature detector evaluated on this record */
-    int triggered;       /**< a retrain was requested on this record */
-    int suppressed;      /**< drift seen but inside the cooldown / a request in flight */
-    int tier;            /**< tier of the evidence (0 none) */
+    uint64_t at;    /**< records seen, this one included */
+    int evaluated;  /**< the feature detector evaluated on this record */
+    int triggered;  /**< a retrain was requested on this record */
+    int suppressed; /**< drift seen but inside the cooldown / a request in flight */
+    int tier;       /**< tier of the evidence (0 none) */
     drst_trigger_source_t source;
     double score;        /**< jsd score of the last evaluation (bits) */
     size_t n_drifted;    /**< drifted features of the last evaluation */
@@ -293,13 +293,13 @@ typedef struct drst_retrain_config {
      * never been trained on (an earlier refit may have seen the others).
      */
     size_t fresh_rows;
-    int no_refit;         /**< do not refit the winner on the validation rows too */
-    int full_trees;       /**< gbdt trees of the full training [200] */
-    int full_epochs;      /**< mlp epochs of the full training [120] */
-    double lease_ttl;     /**< seconds [60] */
-    const char *owner;    /**< lease owner ["retrainer-<pid>"] */
+    int no_refit;             /**< do not refit the winner on the validation rows too */
+    int full_trees;           /**< gbdt trees of the full training [200] */
+    int full_epochs;          /**< mlp epochs of the full training [120] */
+    double lease_ttl;         /**< seconds [60] */
+    const char *owner;        /**< lease owner ["retrainer-<pid>"] */
     const drst_table_t *base; /**< borrowed: original training data joined to the replay */
-    int importance;       /**< compute permutation importance after publishing [1]; -1 off */
+    int importance;           /**< compute permutation importance after publishing [1]; -1 off */
     /** Test/observer hook called after each halving rung (on the calling thread). */
     void (*on_rung)(void *opaque, int rung, size_t survivors);
     void *opaque;
@@ -308,14 +308,14 @@ typedef struct drst_retrain_config {
 /** @brief What a retrain did. */
 typedef struct drst_retrain_result {
     int tier;
-    size_t candidates;      /**< candidates scored in the first rung */
+    size_t candidates; /**< candidates scored in the first rung */
     size_t rungs;
-    char best[256];         /**< winner's description */
+    char best[256];               /**< winner's description */
     drst_model_metrics_t new_val; /**< winner on the held-back recent rows */
     drst_model_metrics_t cur_val; /**< current release on the same rows (rows 0 if none) */
     int gate_passed;
-    int warm_started;       /**< fine-tuned from the current release */
-    int schema_changed;     /**< current release's features differ from the window's */
+    int warm_started;        /**< fine-tuned from the current release */
+    int schema_changed;      /**< current release's features differ from the window's */
     size_t n_missing, n_new; /**< features of the release missing in / new in the window */
     char schema_note[512];
     size_t rows_train, rows_val, rows_replay, rows_base;

@@ -91,8 +91,8 @@ void drst_model_slot_exit(drst_model_slot_t *s);
  * @param version_out receives the new version (may be NULL)
  * @return DRST_OK, DRST_ERR_SCHEMA (other target), DRST_ERR_NOMEM.
  */
-drst_err_t drst_model_slot_swap(drst_model_slot_t *s, drst_model_t *adaptive,
-                                uint64_t *version_out, char *err, size_t errlen) DRST_WUR;
+drst_err_t drst_model_slot_swap(drst_model_slot_t *s, drst_model_t *adaptive, uint64_t *version_out,
+                                char *err, size_t errlen) DRST_WUR;
 
 /** @brief Current adaptive version (relaxed read, any thread). */
 uint64_t drst_model_slot_version(drst_model_slot_t *s);
@@ -161,23 +161,35 @@ void drst_guard_free(drst_guard_t *g);
 /* ------------------------------------------------------------------ */
 
 #define DRST_INFER_NTAU 3 /**< accuracy tolerances 0.05, 0.1, 0.2 */
-#define DRST_INFER_NQ 5   /**< error quantiles p50, p80, p90, p95, p99 */
+#define DRST_INFER_NQ   5 /**< error quantiles p50, p80, p90, p95, p99 */
+
+/**
+ * @brief Per-partition high-water offsets shared by the consumers of one
+ * group in one process, so a record redelivered to another member after a
+ * rebalance is still counted once. Lock-free (one atomic per partition).
+ */
+typedef struct drst_infer_offsets drst_infer_offsets_t;
+/** @brief For a topic of `np` partitions. @return NULL if out of memory. */
+drst_infer_offsets_t *drst_infer_offsets_new(int32_t np);
+/** @brief Free; NULL is a no-op. No consumer may still use it. */
+void drst_infer_offsets_free(drst_infer_offsets_t *o);
 
 /** @brief Options of drst_infer_new(); start from drst_infer_conf_init(). */
 typedef struct drst_infer_conf {
-    const char *topic;     /**< required */
-    const char *group;     /**< required */
-    const char *member_id; /**< may be NULL */
-    const char *name;      /**< consumer name in file names ["consumer-0"] */
-    const char *out_dir;   /**< trace_<name>.csv, infer_<name>.jsonl; NULL: no files */
-    size_t batch;          /**< max records per poll / predict call [256] */
-    int poll_ms;           /**< longest wait of one poll [50] */
-    double idle_s;         /**< stop after this long without a message [10] */
-    double flush_s;        /**< metrics line + file flush interval [1] */
-    int trace;             /**< write the trace file [1] */
-    double tau;            /**< headline tolerance of the summary [0.2] */
-    drst_dlq_t *dlq;       /**< dead-letter sink (borrowed, thread-safe) or NULL */
-    drst_metrics_t *metrics; /**< registry for live series (borrowed) or NULL */
+    const char *topic;             /**< required */
+    const char *group;             /**< required */
+    const char *member_id;         /**< may be NULL */
+    const char *name;              /**< consumer name in file names ["consumer-0"] */
+    const char *out_dir;           /**< trace_<name>.csv, infer_<name>.jsonl; NULL: no files */
+    size_t batch;                  /**< max records per poll / predict call [256] */
+    int poll_ms;                   /**< longest wait of one poll [50] */
+    double idle_s;                 /**< stop after this long without a message [10] */
+    double flush_s;                /**< metrics line + file flush interval [1] */
+    int trace;                     /**< write the trace file [1] */
+    double tau;                    /**< headline tolerance of the summary [0.2] */
+    drst_dlq_t *dlq;               /**< dead-letter sink (borrowed, thread-safe) or NULL */
+    drst_metrics_t *metrics;       /**< registry for live series (borrowed) or NULL */
+    drst_infer_offsets_t *offsets; /**< shared high-water marks (borrowed) or NULL: private */
 } drst_infer_conf_t;
 
 /** @brief Fill the defaults in brackets above. */
@@ -198,8 +210,9 @@ typedef struct drst_infer_stats {
     uint64_t nan;        /**< records with a NaN/Infinity feature (dead-lettered) */
     uint64_t missing;    /**< feature values absent, filled with the training mean */
     uint64_t dead_letters;
-    uint64_t eos;        /**< sentinels seen */
-    uint64_t batches;    /**< predict batches */
+    uint64_t eos;           /**< sentinels seen */
+    uint64_t batches;       /**< predict batches */
+    uint64_t commit_errors; /**< failed commits (retried with the next batch) */
     drst_infer_path_t baseline, adaptive;
     double lat_p50, lat_p99; /**< per-record service latency, s (poll return -> predicted) */
     double rtt_p50, rtt_p99; /**< send_ts -> predicted, s (NaN without send_ts) */
@@ -235,7 +248,8 @@ drst_infer_t *drst_infer_new(const drst_infer_conf_t *conf, drst_stream_t *strea
  * @param why receives the reason it returned (may be NULL)
  * @locality the calling thread (one consumer, one thread).
  */
-drst_err_t drst_infer_run(drst_infer_t *c, drst_infer_end_t *why, char *err, size_t errlen) DRST_WUR;
+drst_err_t drst_infer_run(drst_infer_t *c, drst_infer_end_t *why, char *err,
+                          size_t errlen) DRST_WUR;
 
 /** @brief Ask drst_infer_run() to return soon. Async-signal-safe, any thread. */
 void drst_infer_stop(drst_infer_t *c);

@@ -64,34 +64,34 @@ typedef struct drst_run_progress {
     double drift_score;  /**< last drift score (NaN: none yet) */
     int version;         /**< adaptive model version serving the newest records */
     uint64_t triggers, swaps;
-    int retraining;      /**< a retrain is running */
+    int retraining; /**< a retrain is running */
 } drst_run_progress_t;
 
 /** @brief Options of drst_run_execute(); start from drst_run_opts_init(). */
 typedef struct drst_run_opts {
-    const char *train_path;          /**< offline training CSV (required) */
-    const drst_run_stage_t *stages;  /**< streamed stages, in order (required) */
+    const char *train_path;         /**< offline training CSV (required) */
+    const drst_run_stage_t *stages; /**< streamed stages, in order (required) */
     size_t nstages;
-    const char *out_dir;             /**< run files + report (required; created) */
-    const char *store;               /**< store location; NULL: <out_dir>/store */
-    int partitions;                  /**< P [3] */
-    int consumers;                   /**< N inference consumers [3] */
-    double tps;                      /**< > 0: pace the producer (asynchronous run) [0] */
-    const char *bootstrap;           /**< Kafka bootstrap servers; NULL: in-process log */
-    const char *topic;               /**< ["drst-run"] */
-    long retrain_lag;                /**< K in records; 0: measured (see file comment) [0] */
-    double data_rate;                /**< data clock, records per second [1] */
-    uint64_t seed;                   /**< models, monitor and retrain seed [42] */
-    drst_model_family_t family;      /**< family of the offline model [gbdt] */
-    const char *target;              /**< ["output_rate"] */
-    const char *exclude;             /**< comma list of non-features ["input_rate,latency"] */
-    size_t window;                   /**< monitor window W [100] */
-    size_t stride;                   /**< monitor stride S [25] */
-    uint64_t refresh;                /**< periodic retrain after this many records (0 off) [0] */
-    const char *families;            /**< retrain candidates' families, e.g. "gbdt,ridge" [all] */
-    const char *metrics_addr;        /**< serve /metrics and /healthz here; NULL: off */
-    int no_report;                   /**< do not call drst_report_write() at the end */
-    volatile int *stop;              /**< set non-zero (e.g. from a signal) to stop early */
+    const char *out_dir;        /**< run files + report (required; created) */
+    const char *store;          /**< store location; NULL: <out_dir>/store */
+    int partitions;             /**< P [3] */
+    int consumers;              /**< N inference consumers [3] */
+    double tps;                 /**< > 0: pace the producer (asynchronous run) [0] */
+    const char *bootstrap;      /**< Kafka bootstrap servers; NULL: in-process log */
+    const char *topic;          /**< ["drst-run"; Kafka: a fresh "drst-run-<ms>-<pid>"] */
+    long retrain_lag;           /**< K in records; 0: measured (see file comment) [0] */
+    double data_rate;           /**< data clock, records per second [1] */
+    uint64_t seed;              /**< models, monitor and retrain seed [42] */
+    drst_model_family_t family; /**< family of the offline model [gbdt] */
+    const char *target;         /**< ["output_rate"] */
+    const char *exclude;        /**< comma list of non-features ["input_rate,latency"] */
+    size_t window;              /**< monitor window W [100] */
+    size_t stride;              /**< monitor stride S [25] */
+    uint64_t refresh;           /**< periodic retrain after this many records (0 off) [0] */
+    const char *families;       /**< retrain candidates' families, e.g. "gbdt,ridge" [all] */
+    const char *metrics_addr;   /**< serve /metrics and /healthz here; NULL: off */
+    int no_report;              /**< do not call drst_report_write() at the end */
+    volatile int *stop;         /**< set non-zero (e.g. from a signal) to stop early */
     /** Called about every progress_s seconds on the calling thread (may be NULL). */
     void (*progress)(void *opaque, const drst_run_progress_t *p);
     void *opaque;
@@ -105,27 +105,27 @@ void drst_run_opts_init(drst_run_opts_t *o);
 
 /** @brief What a run measured (all accuracies prequential over the streamed records). */
 typedef struct drst_run_summary {
-    uint64_t records;         /**< records inferred */
-    uint64_t labelled;        /**< of which with a label (scored) */
-    double static_acc[3];     /**< acc@0.05, 0.1, 0.2 of the static (offline) model */
-    double adaptive_acc[3];   /**< same for the adaptive (retrained, swapped) model */
+    uint64_t records;       /**< records inferred */
+    uint64_t labelled;      /**< of which with a label (scored) */
+    double static_acc[3];   /**< acc@0.05, 0.1, 0.2 of the static (offline) model */
+    double adaptive_acc[3]; /**< same for the adaptive (retrained, swapped) model */
     double static_mape, adaptive_mape;
-    uint64_t triggers;        /**< monitor triggers that started a retrain */
-    uint64_t suppressed;      /**< triggers skipped: a retrain was in flight */
-    uint64_t retrains;        /**< retrains finished */
+    uint64_t triggers;   /**< monitor triggers that started a retrain */
+    uint64_t suppressed; /**< triggers skipped: a retrain was in flight */
+    uint64_t retrains;   /**< retrains finished */
     uint64_t retrain_failures;
-    uint64_t swaps;           /**< releases that served records */
-    uint64_t rejected_gate;   /**< retrains whose release did not pass the gain gate */
-    double retrain_s_total;   /**< summed retrain wall time */
-    long lag_min, lag_max;    /**< K applied (records), -1 when no release */
-    int final_version;        /**< adaptive version at the end (1 = the offline release) */
-    uint64_t errors;          /**< records that could not be decoded or predicted */
+    uint64_t swaps;         /**< releases that served records */
+    uint64_t rejected_gate; /**< retrains whose release did not pass the gain gate */
+    double retrain_s_total; /**< summed retrain wall time */
+    long lag_min, lag_max;  /**< K applied (records), -1 when no release */
+    int final_version;      /**< adaptive version at the end (1 = the offline release) */
+    uint64_t errors;        /**< records that could not be decoded or predicted */
     uint64_t dead_letters;
-    double train_s;           /**< offline training wall time */
-    double wall_s;            /**< stream start to last record inferred */
-    double records_per_s;     /**< records / wall_s */
-    int async;                /**< 1 if paced (tps), 0 if evaluated on the data clock */
-    uint16_t metrics_port;    /**< bound port with metrics_addr, else 0 */
+    double train_s;        /**< offline training wall time */
+    double wall_s;         /**< stream start to last record inferred */
+    double records_per_s;  /**< records / wall_s */
+    int async;             /**< 1 if paced (tps), 0 if evaluated on the data clock */
+    uint16_t metrics_port; /**< bound port with metrics_addr, else 0 */
     size_t report_images;
     int gnuplot_missing;
     char report_error[DRST_ERRLEN]; /**< non-empty: the report failed (the run did not) */
@@ -141,8 +141,8 @@ typedef struct drst_run_summary {
  *         DRST_ERR_TRANSPORT, or the first component's error (message in err).
  * @locality the calling thread; starts and joins its own threads.
  */
-drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum,
-                            drst_diag_t *diag, char *err, size_t errlen) DRST_WUR;
+drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum, drst_diag_t *diag,
+                            char *err, size_t errlen) DRST_WUR;
 
 /**
  * @brief Write `sum` as one JSON object (no newline): records, static.acc@0.05,

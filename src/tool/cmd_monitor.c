@@ -90,30 +90,29 @@ int cmd_monitor(int argc, char **argv)
     char err[DRST_ERRLEN];
     drst_monitor_config_t mc = {0};
     enum { O_CAL = 256, O_NORES, O_FROM };
-    static const struct option lo[] = {
-        {"help", no_argument, 0, 'h'},
-        {"store", required_argument, 0, 's'},
-        {"bootstrap", required_argument, 0, 'b'},
-        {"input", required_argument, 0, 'i'},
-        {"topic", required_argument, 0, 't'},
-        {"group", required_argument, 0, 'g'},
-        {"from-beginning", no_argument, 0, O_FROM},
-        {"baseline", required_argument, 0, 'B'},
-        {"features", required_argument, 0, 'F'},
-        {"target", required_argument, 0, 'T'},
-        {"window", required_argument, 0, 'w'},
-        {"stride", required_argument, 0, 'S'},
-        {"bins", required_argument, 0, 'n'},
-        {"thresholds", required_argument, 0, 'x'},
-        {"calibrate", optional_argument, 0, O_CAL},
-        {"cooldown", required_argument, 0, 'c'},
-        {"error-detector", required_argument, 0, 'e'},
-        {"refresh", required_argument, 0, 'r'},
-        {"name", required_argument, 0, 'N'},
-        {"no-resume", no_argument, 0, O_NORES},
-        {"idle-ms", required_argument, 0, 'I'},
-        {"max", required_argument, 0, 'm'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"help", no_argument, 0, 'h'},
+                                       {"store", required_argument, 0, 's'},
+                                       {"bootstrap", required_argument, 0, 'b'},
+                                       {"input", required_argument, 0, 'i'},
+                                       {"topic", required_argument, 0, 't'},
+                                       {"group", required_argument, 0, 'g'},
+                                       {"from-beginning", no_argument, 0, O_FROM},
+                                       {"baseline", required_argument, 0, 'B'},
+                                       {"features", required_argument, 0, 'F'},
+                                       {"target", required_argument, 0, 'T'},
+                                       {"window", required_argument, 0, 'w'},
+                                       {"stride", required_argument, 0, 'S'},
+                                       {"bins", required_argument, 0, 'n'},
+                                       {"thresholds", required_argument, 0, 'x'},
+                                       {"calibrate", optional_argument, 0, O_CAL},
+                                       {"cooldown", required_argument, 0, 'c'},
+                                       {"error-detector", required_argument, 0, 'e'},
+                                       {"refresh", required_argument, 0, 'r'},
+                                       {"name", required_argument, 0, 'N'},
+                                       {"no-resume", no_argument, 0, O_NORES},
+                                       {"idle-ms", required_argument, 0, 'I'},
+                                       {"max", required_argument, 0, 'm'},
+                                       {0, 0, 0, 0}};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {

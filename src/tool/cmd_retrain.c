@@ -65,8 +65,8 @@ static void report(const drst_retrain_result_t *r)
            "\"cur_acc20\":%.4f,\"cur_acc05\":%.4f,\"warm_started\":%s,\"schema_changed\":%s,"
            "\"search_s\":%.3f,\"wall_s\":%.3f,\"importance\":\"%s\"}\n",
            r->request_id, r->tier, r->best, r->candidates, r->rungs, r->release.model_key,
-           r->latest_moved ? "true" : "false", r->new_val.acc20, r->new_val.acc05,
-           r->cur_val.acc20, r->cur_val.acc05, r->warm_started ? "true" : "false",
+           r->latest_moved ? "true" : "false", r->new_val.acc20, r->new_val.acc05, r->cur_val.acc20,
+           r->cur_val.acc05, r->warm_started ? "true" : "false",
            r->schema_changed ? "true" : "false", r->search_s, r->wall_s, r->importance_key);
     if (r->schema_changed)
         fprintf(stderr, "drst retrain: schema change: %s\n", r->schema_note);
@@ -80,22 +80,15 @@ int cmd_retrain(int argc, char **argv)
     long poll_ms = 1000;
     char err[DRST_ERRLEN];
     drst_retrain_config_t cfg = {0};
-    static const struct option lo[] = {{"help", no_argument, 0, 'h'},
-                                       {"store", required_argument, 0, 's'},
-                                       {"once", no_argument, 0, 'o'},
-                                       {"follow", no_argument, 0, 'f'},
-                                       {"poll-ms", required_argument, 0, 'p'},
-                                       {"base", required_argument, 0, 'B'},
-                                       {"families", required_argument, 0, 'F'},
-                                       {"threads", required_argument, 0, 't'},
-                                       {"seed", required_argument, 0, 'S'},
-                                       {"weight", required_argument, 0, 'w'},
-                                       {"min-gain", required_argument, 0, 'g'},
-                                       {"trees", required_argument, 0, 'T'},
-                                       {"epochs", required_argument, 0, 'E'},
-                                       {"lease-ttl", required_argument, 0, 'l'},
-                                       {"owner", required_argument, 0, 'O'},
-                                       {0, 0, 0, 0}};
+    static const struct option lo[] = {
+        {"help", no_argument, 0, 'h'},           {"store", required_argument, 0, 's'},
+        {"once", no_argument, 0, 'o'},           {"follow", no_argument, 0, 'f'},
+        {"poll-ms", required_argument, 0, 'p'},  {"base", required_argument, 0, 'B'},
+        {"families", required_argument, 0, 'F'}, {"threads", required_argument, 0, 't'},
+        {"seed", required_argument, 0, 'S'},     {"weight", required_argument, 0, 'w'},
+        {"min-gain", required_argument, 0, 'g'}, {"trees", required_argument, 0, 'T'},
+        {"epochs", required_argument, 0, 'E'},   {"lease-ttl", required_argument, 0, 'l'},
+        {"owner", required_argument, 0, 'O'},    {0, 0, 0, 0}};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {

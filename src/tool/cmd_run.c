@@ -14,55 +14,56 @@
 
 static void help(void)
 {
-    printf(
-        "usage: drst run --train FILE.csv --stream FILE.csv[:head=N|:tail=N]... [options]\n\n"
-        "Run the whole loop in one process: train a model offline on --train (the static\n"
-        "model, also adaptive version 1), publish it to the store (baseline + latest), replay\n"
-        "the --stream stages through a topic of P partitions to N inference consumers (each\n"
-        "predicts every record with the static and the adaptive model), watch the records with\n"
-        "the drift monitor (feature JSD + error Page-Hinkley), retrain on a trigger, publish\n"
-        "the release and hot-swap it into the consumers. Ends with a summary, the run files\n"
-        "(traces, drift, events, resources, metrics; docs/formats.md) and the report\n"
-        "(report.md + PNG figures) under --out. Accuracies are prequential: every record is\n"
-        "predicted before its label is used.\n\n"
-        "Clock: at full speed (no --tps) the run is evaluated on the data's own clock: a\n"
-        "release triggered at record i serves from record i+K, the producer holding back until\n"
-        "it is ready, so figures do not depend on the machine's speed. With --tps every\n"
-        "component runs asynchronously, as in production.\n\n"
-        "options:\n"
-        "  --train FILE.csv       offline training data (required)\n"
-        "  --stream FILE[:head=N|:tail=N]  a stage to stream (repeatable, in order; required)\n"
-        "  --out DIR              run files and report (default ./out/run-<UTC time>)\n"
-        "  --store DIR            model store (default <out>/store)\n"
-        "  --partitions P         partitions of the topic (default 3)\n"
-        "  --consumers N          inference consumers (default 3)\n"
-        "  --tps R                pace the producer at R records/s: asynchronous run\n"
-        "  --bootstrap HOST:PORT  use Kafka (topic --topic, >= P partitions) instead of the\n"
-        "                         in-process log\n"
-        "  --topic T              topic name (default drst-run)\n"
-        "  --retrain-lag K        records between a trigger and its release serving\n"
-        "                         (default: the records the data clock advances during the\n"
-        "                         retrain's measured wall time, at least 1; exact figures\n"
-        "                         across runs need an explicit K)\n"
-        "  --data-rate R          data clock in records per second (default 1: DRST's data)\n"
-        "  --model FAMILY         offline model family: gbdt (default), mlp, ridge, tree\n"
-        "  --target COL           label column (default output_rate)\n"
-        "  --exclude A,B          non-feature columns (default input_rate,latency)\n"
-        "  --window W             monitor window in records (default 100)\n"
-        "  --stride S             monitor evaluation stride (default 25)\n"
-        "  --refresh N            also retrain after N records without a trigger (default off)\n"
-        "  --families LIST        retrain candidates' families, e.g. gbdt,ridge (default:\n"
-        "                         the tier's whole search space: gbdt, ridge, mlp, tree)\n"
-        "  --seed N               seed of every model and of the monitor (default 42)\n"
-        "  --metrics-addr A       serve Prometheus /metrics and /healthz on A (HOST:PORT,\n"
-        "                         :PORT or PORT; loopback unless a host is given)\n"
-        "  --json                 print one JSON summary object on stdout (table on stderr)\n"
-        "  --no-report            do not write report.md and the figures\n"
-        "  --quiet                no progress line and no table\n\n"
-        "example:\n"
-        "  drst simulate --scenario sweep --rows 1500 --seed 1 -o train.csv\n"
-        "  drst simulate --scenario contention --rows 2000 --seed 2 -o stream.csv\n"
-        "  drst run --train train.csv --stream stream.csv --out out/demo\n");
+    printf("usage: drst run --train FILE.csv --stream FILE.csv[:head=N|:tail=N]... [options]\n\n"
+           "Run the whole loop in one process: train a model offline on --train (the static\n"
+           "model, also adaptive version 1), publish it to the store (baseline + latest), replay\n"
+           "the --stream stages through a topic of P partitions to N inference consumers (each\n"
+           "predicts every record with the static and the adaptive model), watch the records with\n"
+           "the drift monitor (feature JSD + error Page-Hinkley), retrain on a trigger, publish\n"
+           "the release and hot-swap it into the consumers. Ends with a summary, the run files\n"
+           "(traces, drift, events, resources, metrics; docs/formats.md) and the report\n"
+           "(report.md + PNG figures) under --out. Accuracies are prequential: every record is\n"
+           "predicted before its label is used.\n\n"
+           "Clock: at full speed (no --tps) the run is evaluated on the data's own clock: a\n"
+           "release triggered at record i serves from record i+K, the producer holding back until\n"
+           "it is ready, so figures do not depend on the machine's speed. With --tps every\n"
+           "component runs asynchronously, as in production.\n\n"
+           "options:\n"
+           "  --train FILE.csv       offline training data (required)\n"
+           "  --stream FILE[:head=N|:tail=N]  a stage to stream (repeatable, in order; required)\n"
+           "  --out DIR              run files and report (default ./out/run-<UTC time>)\n"
+           "  --store DIR            model store (default <out>/store)\n"
+           "  --partitions P         partitions of the topic (default 3)\n"
+           "  --consumers N          inference consumers (default 3)\n"
+           "  --tps R                pace the producer at R records/s: asynchronous run\n"
+           "  --bootstrap HOST:PORT  use Kafka (topic --topic, >= P partitions) instead of the\n"
+           "                         in-process log\n"
+           "  --topic T              topic name (default: a fresh drst-run-<ms>-<pid> on Kafka,\n"
+           "                         auto-created by the broker; a given topic must be new, since\n"
+           "                         an earlier run's records and sentinels would mix in)\n"
+           "  --retrain-lag K        records between a trigger and its release serving\n"
+           "                         (default: the records the data clock advances during the\n"
+           "                         retrain's measured wall time, at least 1; exact figures\n"
+           "                         across runs need an explicit K)\n"
+           "  --data-rate R          data clock in records per second (default 1: DRST's data)\n"
+           "  --model FAMILY         offline model family: gbdt (default), mlp, ridge, tree\n"
+           "  --target COL           label column (default output_rate)\n"
+           "  --exclude A,B          non-feature columns (default input_rate,latency)\n"
+           "  --window W             monitor window in records (default 100)\n"
+           "  --stride S             monitor evaluation stride (default 25)\n"
+           "  --refresh N            also retrain after N records without a trigger (default off)\n"
+           "  --families LIST        retrain candidates' families, e.g. gbdt,ridge (default:\n"
+           "                         the tier's whole search space: gbdt, ridge, mlp, tree)\n"
+           "  --seed N               seed of every model and of the monitor (default 42)\n"
+           "  --metrics-addr A       serve Prometheus /metrics and /healthz on A (HOST:PORT,\n"
+           "                         :PORT or PORT; loopback unless a host is given)\n"
+           "  --json                 print one JSON summary object on stdout (table on stderr)\n"
+           "  --no-report            do not write report.md and the figures\n"
+           "  --quiet                no progress line and no table\n\n"
+           "example:\n"
+           "  drst simulate --scenario sweep --rows 1500 --seed 1 -o train.csv\n"
+           "  drst simulate --scenario contention --rows 2000 --seed 2 -o stream.csv\n"
+           "  drst run --train train.csv --stream stream.csv --out out/demo\n");
 }
 
 static volatile int stop_flag;
@@ -85,9 +86,8 @@ static void on_progress(void *opaque, const drst_run_progress_t *p)
     fprintf(stderr,
             "\rdrst run: %llu/%llu records  %.0f/s  acc@0.2 static %.3f adaptive %.3f  drift "
             "%.3f  model v%d%s   ",
-            (unsigned long long)p->inferred, (unsigned long long)p->total, p->rate,
-            p->acc_static, p->acc_adaptive, p->drift_score, p->version,
-            p->retraining ? " (retraining)" : "");
+            (unsigned long long)p->inferred, (unsigned long long)p->total, p->rate, p->acc_static,
+            p->acc_adaptive, p->drift_score, p->version, p->retraining ? " (retraining)" : "");
     u->shown = 1;
 }
 
@@ -118,10 +118,15 @@ static void table(FILE *f, const drst_run_opts_t *o, const drst_run_summary_t *s
     fprintf(f, "%-24s %s\n", "clock", s->async ? "wall (asynchronous, --tps)" : "data");
     fprintf(f, "%-24s %.2f s (offline training %.2f s)\n", "wall", s->wall_s, s->train_s);
     fprintf(f, "%-24s %.0f\n", "records/s", s->records_per_s);
-    fprintf(f, "%-24s %llu errors, %llu dead letters\n", "errors",
-            (unsigned long long)s->errors, (unsigned long long)s->dead_letters);
-    fprintf(f, "%-24s %s/report.md (%zu images)%s\n", "report", o->out_dir, s->report_images,
-            s->gnuplot_missing ? " - gnuplot missing: no images" : "");
+    fprintf(f, "%-24s %llu errors, %llu dead letters\n", "errors", (unsigned long long)s->errors,
+            (unsigned long long)s->dead_letters);
+    if (o->no_report)
+        fprintf(f, "%-24s not written (--no-report); run files in %s\n", "report", o->out_dir);
+    else if (s->report_error[0])
+        fprintf(f, "%-24s failed: %s\n", "report", s->report_error);
+    else
+        fprintf(f, "%-24s %s/report.md (%zu images)%s\n", "report", o->out_dir, s->report_images,
+                s->gnuplot_missing ? " - gnuplot missing: no images" : "");
 }
 
 static int parse_long(const char *v, long lo, long hi, long *out)
@@ -278,8 +283,7 @@ int cmd_run(int argc, char **argv)
     if (o.metrics_addr) {
         char host[128];
         uint16_t port;
-        if (drst_metrics_addr_parse(o.metrics_addr, host, sizeof(host), &port, err,
-                                    sizeof(err))) {
+        if (drst_metrics_addr_parse(o.metrics_addr, host, sizeof(host), &port, err, sizeof(err))) {
             rc = tool_usage_error("run", "--metrics-addr: %s", err);
             goto out;
         }

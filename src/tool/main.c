@@ -1,5 +1,6 @@
 /* drst: git-style dispatch to one cmd_<name>.c per command.
  * See tool.h for the checklist to add a command. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tool.h"
@@ -25,13 +26,14 @@ static const struct command commands[] = {
     {"run", cmd_run, "the whole loop in one process: train, stream, infer, monitor, retrain"},
     {"monitor", cmd_monitor, "watch a stream for drift; freeze windows and request retrains"},
     {"retrain", cmd_retrain, "handle retrain requests: search, train, publish, gate, swap"},
+    {"infer", cmd_infer, "predict a stream with baseline + hot-swapped adaptive models"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: drst [--version] [--help] <command> [<args>]\n\n"
+    fprintf(out, "usage: drst [--version] [--help] [--s3-endpoint URL] <command> [<args>]\n\n"
                  "Non-intrusive, drift-aware performance analytics for softwarized networks.\n\n"
                  "commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
@@ -42,6 +44,20 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* --s3-endpoint URL before the command: endpoint of s3:// stores
+     * (exported as DRST_S3_ENDPOINT, which wins over AWS_ENDPOINT_URL) */
+    while (argc > 1 && !strncmp(argv[1], "--s3-endpoint", 13) &&
+           (argv[1][13] == 0 || argv[1][13] == '=')) {
+        int eq = argv[1][13] == '=';
+        const char *v = eq ? argv[1] + 14 : argc > 2 ? argv[2] : NULL;
+        if (!v || !v[0]) {
+            fprintf(stderr, "drst: --s3-endpoint needs a URL\n");
+            return TOOL_USAGE;
+        }
+        setenv("DRST_S3_ENDPOINT", v, 1);
+        argc -= eq ? 1 : 2;
+        argv += eq ? 1 : 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return TOOL_USAGE;

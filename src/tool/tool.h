@@ -29,6 +29,7 @@ int cmd_broker(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_retrain(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
 
 /* Print "drst: error: <msg>" to stderr. Returns TOOL_FAIL for `return tool_error(...)`. */
 int tool_error(const char *fmt, ...) DRST_PRINTF(1, 2);

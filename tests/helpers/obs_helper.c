@@ -103,7 +103,8 @@ static void *work(void *arg)
         for (int i = 0; i < 100000; i++)
             x += i * 1e-9;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 < w->burn_s);
+    } while (x >= 0 &&
+             (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 < w->burn_s);
     pthread_mutex_lock(w->mu);
     (*w->done)++;
     pthread_cond_broadcast(w->cv);

@@ -85,7 +85,11 @@ static void test_torn(void **state)
     drst_store_t *s = open_store("torn");
     drst_lease_info_t h;
     const char *k = DRST_CONTROL_LEASE_KEY;
-    const char *bad[] = {"", "{", "[]", "{\"owner\":3,\"expires\":1}", "{\"owner\":\"x\"}",
+    const char *bad[] = {"",
+                         "{",
+                         "[]",
+                         "{\"owner\":3,\"expires\":1}",
+                         "{\"owner\":\"x\"}",
                          "{\"owner\":\"x\",\"expires\":\"soon\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(drst_store_put_atomic(s, k, bad[i], strlen(bad[i]), NULL, 0), DRST_OK);
@@ -131,11 +135,13 @@ static void run_race(const char *sub, double now)
             won++;
             winner = i;
         } else {
-            if (r[i].rc != DRST_ERR_BUSY) print_error("racer %d rc %d now %g\n", i, r[i].rc, now);
+            if (r[i].rc != DRST_ERR_BUSY)
+                print_error("racer %d rc %d now %g\n", i, r[i].rc, now);
             assert_int_equal(r[i].rc, DRST_ERR_BUSY);
         }
     }
-    if (won != 1) print_error("won %d now %g sub %s\n", won, now, sub);
+    if (won != 1)
+        print_error("won %d now %g sub %s\n", won, now, sub);
     assert_int_equal(won, 1);
     drst_store_t *s = open_store(sub);
     drst_lease_info_t h;

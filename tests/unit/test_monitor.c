@@ -305,8 +305,8 @@ static void test_restart_mid_cooldown(void **state)
     /* the retrainer finished the request (no new release yet) */
     const char *done = "{\"id\":\"x\",\"tier\":3,\"window\":\"w\",\"status\":\"done\","
                        "\"attempts\":1,\"source\":\"features\",\"at\":1}";
-    assert_int_equal(drst_store_put_atomic(s, DRST_CONTROL_REQUEST_KEY, done, strlen(done), NULL, 0),
-                     DRST_OK);
+    assert_int_equal(
+        drst_store_put_atomic(s, DRST_CONTROL_REQUEST_KEY, done, strlen(done), NULL, 0), DRST_OK);
 
     /* restarted monitor: resumes mid-cooldown and does not fire the same drift */
     drst_monitor_t *m = make(s, base, "none", 50);
@@ -345,8 +345,8 @@ static void test_restart_mid_cooldown(void **state)
     /* a corrupt saved state is refused, the monitor stays usable */
     drst_monitor_t *m3 = make(s, base, "none", 50);
     const char *bad = "{\"format\":\"drst.monitor.state\",\"names\":[\"f0\"]}";
-    assert_int_equal(
-        drst_store_put_atomic(s, DRST_CONTROL_MONITOR_KEY, bad, strlen(bad), NULL, 0), DRST_OK);
+    assert_int_equal(drst_store_put_atomic(s, DRST_CONTROL_MONITOR_KEY, bad, strlen(bad), NULL, 0),
+                     DRST_OK);
     assert_int_not_equal(drst_monitor_resume(m3, err, sizeof(err)), DRST_OK);
     drst_monitor_free(m3);
     drst_table_free(base);
@@ -356,9 +356,9 @@ static void test_restart_mid_cooldown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tier_a),       cmocka_unit_test(test_tier_b),
-        cmocka_unit_test(test_tier_c),       cmocka_unit_test(test_stationary),
-        cmocka_unit_test(test_error_drift),  cmocka_unit_test(test_restart_mid_cooldown),
+        cmocka_unit_test(test_tier_a),      cmocka_unit_test(test_tier_b),
+        cmocka_unit_test(test_tier_c),      cmocka_unit_test(test_stationary),
+        cmocka_unit_test(test_error_drift), cmocka_unit_test(test_restart_mid_cooldown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -83,9 +83,9 @@ static void test_deterministic(void **state)
         c.threads = k ? 2 : 1;
         drst_model_t *m = NULL;
         drst_retrain_result_t res;
-        assert_int_equal(drst_retrain_window(w, NULL, NULL, DRST_TIER_A, &c, &m, &res, err,
-                                             sizeof(err)),
-                         DRST_OK);
+        assert_int_equal(
+            drst_retrain_window(w, NULL, NULL, DRST_TIER_A, &c, &m, &res, err, sizeof(err)),
+            DRST_OK);
         assert_int_equal(res.candidates, 5);
         assert_int_equal(res.rungs, 3); /* 5 -> 3 -> 2 -> 1 */
         assert_int_equal(res.rows_val, 60);
@@ -113,8 +113,8 @@ static void test_gate(void **state)
     drst_retrain_config_t c = {0};
     c.families = "ridge";
     drst_retrain_result_t res;
-    assert_int_equal(
-        drst_retrain_window(w, NULL, cur, DRST_TIER_A, &c, &m, &res, err, sizeof(err)), DRST_OK);
+    assert_int_equal(drst_retrain_window(w, NULL, cur, DRST_TIER_A, &c, &m, &res, err, sizeof(err)),
+                     DRST_OK);
     assert_true(res.cur_val.rows == 60);
     assert_true(res.cur_val.acc20 < 0.05); /* off by ~300 on ~800 */
     assert_true(res.new_val.acc20 > 0.95);
@@ -122,8 +122,8 @@ static void test_gate(void **state)
     drst_model_free(m);
     /* an impossible gain requirement closes the gate */
     c.min_gain = 5;
-    assert_int_equal(
-        drst_retrain_window(w, NULL, cur, DRST_TIER_A, &c, &m, &res, err, sizeof(err)), DRST_OK);
+    assert_int_equal(drst_retrain_window(w, NULL, cur, DRST_TIER_A, &c, &m, &res, err, sizeof(err)),
+                     DRST_OK);
     assert_false(res.gate_passed);
     drst_model_free(m);
     drst_model_free(cur);

@@ -73,8 +73,8 @@ drst_err_t drst_lease_read(drst_store_t *s, const char *key, drst_lease_info_t *
 
 static int lease_text(char *buf, size_t n, const char *owner, double acquired, double expires)
 {
-    json_t *o = json_pack("{s:s, s:f, s:f}", "owner", owner, "acquired", acquired, "expires",
-                          expires);
+    json_t *o =
+        json_pack("{s:s, s:f, s:f}", "owner", owner, "acquired", acquired, "expires", expires);
     if (!o)
         return -1;
     char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -103,8 +103,8 @@ drst_err_t drst_lease_acquire(drst_store_t *s, const char *key, const char *owne
     char claim[DRST_STORE_KEY_MAX + 1];
     drst_lease_info_t cur;
     drst_err_t rc;
-    if (!s || !key || !owner || !*owner || strlen(owner) >= DRST_CONTROL_OWNER_MAX ||
-        !(ttl > 0) || strlen(key) + 32 > DRST_STORE_KEY_MAX)
+    if (!s || !key || !owner || !*owner || strlen(owner) >= DRST_CONTROL_OWNER_MAX || !(ttl > 0) ||
+        strlen(key) + 32 > DRST_STORE_KEY_MAX)
         return drst_seterr(err, errlen, DRST_ERR_INVAL, "lease: bad key, owner or ttl");
     if (now < 0)
         now = drst_control_now();
@@ -152,10 +152,10 @@ drst_err_t drst_lease_acquire(drst_store_t *s, const char *key, const char *owne
          * instance (owner + acquisition time; a renew keeps both): only the
          * one that creates the claim may delete the lease, so a slow taker
          * can never delete the lease a faster one has just created. */
-        uint64_t id = prc == DRST_OK ? fnv1a((const unsigned char *)cur.owner, strlen(cur.owner)) ^
-                                           fnv1a((const unsigned char *)&cur.acquired,
-                                                 sizeof(cur.acquired))
-                                     : fnv1a(buf, len);
+        uint64_t id = prc == DRST_OK
+                          ? fnv1a((const unsigned char *)cur.owner, strlen(cur.owner)) ^
+                                fnv1a((const unsigned char *)&cur.acquired, sizeof(cur.acquired))
+                          : fnv1a(buf, len);
         free(buf);
         snprintf(claim, sizeof(claim), "%s.claims/%016llx", key, (unsigned long long)id);
         rc = drst_store_put_immutable(s, claim, owner, strlen(owner), NULL, 0);
@@ -204,8 +204,8 @@ drst_err_t drst_lease_release(drst_store_t *s, const char *key, const char *owne
     if (rc == DRST_ERR_NOTFOUND)
         return DRST_OK;
     if (rc == DRST_OK && strcmp(cur.owner, owner) != 0)
-        return drst_seterr(err, errlen, DRST_ERR_STATE, "lease '%s' is held by '%s', not '%s'",
-                           key, cur.owner, owner);
+        return drst_seterr(err, errlen, DRST_ERR_STATE, "lease '%s' is held by '%s', not '%s'", key,
+                           cur.owner, owner);
     rc = drst_store_delete(s, key, err, errlen);
     return rc == DRST_ERR_NOTFOUND ? DRST_OK : rc;
 }

@@ -24,7 +24,7 @@ struct drst_monitor {
 
     const drst_model_t *model;
     drst_model_t *owned; /* loaded by drst_monitor_poll_release() */
-    long *bind; /* model feature j -> monitor feature */
+    long *bind;          /* model feature j -> monitor feature */
     double *xm;
     drst_model_scratch_t *scratch;
     char release[DRST_STORE_KEY_MAX + 1];
@@ -694,10 +694,10 @@ drst_err_t drst_monitor_save(drst_monitor_t *m, char *err, size_t errlen)
         json_array_append_new(bs, json_integer((json_int_t)m->by_source[i]));
     json_object_set_new(o, "triggers_by_source", bs);
     json_object_set_new(o, "cooldown",
-                        json_pack("{s:I, s:I, s:b, s:I, s:I}", "length",
-                                  (json_int_t)m->cool.length, "until", (json_int_t)m->cool.until,
-                                  "armed", m->cool.armed, "fired", (json_int_t)m->cool.fired,
-                                  "suppressed", (json_int_t)m->cool.suppressed));
+                        json_pack("{s:I, s:I, s:b, s:I, s:I}", "length", (json_int_t)m->cool.length,
+                                  "until", (json_int_t)m->cool.until, "armed", m->cool.armed,
+                                  "fired", (json_int_t)m->cool.fired, "suppressed",
+                                  (json_int_t)m->cool.suppressed));
     json_object_set_new(o, "release", json_string(m->release));
     json_object_set_new(o, "last_request", json_string(m->last_request));
     json_object_set_new(o, "replay_key", json_string(m->replay_key));
@@ -904,8 +904,8 @@ drst_err_t drst_retrain_request_read(drst_store_t *s, drst_retrain_request_t *ou
     out->tier = (int)json_integer_value(tier);
     out->attempts = (int)json_integer_value(att);
     out->at = at;
-    out->source = !strcmp(src, "features") ? DRST_TRIGGER_FEATURES
-                  : !strcmp(src, "error")  ? DRST_TRIGGER_ERROR
+    out->source = !strcmp(src, "features")  ? DRST_TRIGGER_FEATURES
+                  : !strcmp(src, "error")   ? DRST_TRIGGER_ERROR
                   : !strcmp(src, "refresh") ? DRST_TRIGGER_REFRESH
                                             : DRST_TRIGGER_NONE;
     json_t *sc = json_object_get(o, "score");

@@ -777,14 +777,13 @@ drst_err_t drst_retrainer_run_once(drst_retrainer_t *r, drst_retrain_result_t *r
         goto fail_req;
     res->published = 1;
     res->latest_moved = res->gate_passed;
-    json_t *set = json_pack("{s:s, s:s, s:b, s:s, s:f, s:f, s:f, s:o, s:o, s:b, s:b, s:s, s:f}",
-                            "status", "done", "result", res->release.model_key, "latest_moved",
-                            res->latest_moved, "best", res->best, "search_s", res->search_s,
-                            "full_s", res->full_s, "wall_s", res->wall_s, "new_val",
-                            metrics_obj(&res->new_val), "cur_val", metrics_obj(&res->cur_val),
-                            "warm_started", res->warm_started, "schema_changed",
-                            res->schema_changed, "schema_note", res->schema_note, "finished",
-                            drst_control_now());
+    json_t *set = json_pack(
+        "{s:s, s:s, s:b, s:s, s:f, s:f, s:f, s:o, s:o, s:b, s:b, s:s, s:f}", "status", "done",
+        "result", res->release.model_key, "latest_moved", res->latest_moved, "best", res->best,
+        "search_s", res->search_s, "full_s", res->full_s, "wall_s", res->wall_s, "new_val",
+        metrics_obj(&res->new_val), "cur_val", metrics_obj(&res->cur_val), "warm_started",
+        res->warm_started, "schema_changed", res->schema_changed, "schema_note", res->schema_note,
+        "finished", drst_control_now());
     if ((rc = request_update(r->store, set, err, errlen)) != DRST_OK)
         goto out;
     if (drst_lease_release(r->store, DRST_CONTROL_LEASE_KEY, r->owner, NULL, 0) != DRST_OK)
@@ -800,7 +799,8 @@ drst_err_t drst_retrainer_run_once(drst_retrainer_t *r, drst_retrain_result_t *r
                 DRST_OK) {
             const char *base = strrchr(res->release.model_key, '/');
             base = base ? base + 1 : res->release.model_key;
-            snprintf(res->importance_key, sizeof(res->importance_key), "models/importance_%s.json",
+            snprintf(res->importance_key, sizeof(res->importance_key),
+                     "models/importance_%.990s.json",
                      !strncmp(base, "model_", 6) ? base + 6 : base);
             if (drst_store_put_immutable(r->store, res->importance_key, js, strlen(js), NULL, 0) !=
                 DRST_OK)
@@ -815,14 +815,14 @@ fail_req : {
     snprintf(note, sizeof(note), "%s", err && errlen ? err : "error");
     /* a failed attempt may be retried once by the next run */
     (void)request_update(r->store,
-                         json_pack("{s:s, s:s}", "status", rq.attempts + 1 >= 2 ? "failed" : "pending",
-                                   "note", note),
+                         json_pack("{s:s, s:s}", "status",
+                                   rq.attempts + 1 >= 2 ? "failed" : "pending", "note", note),
                          NULL, 0);
 }
 out:
     if (have_lease)
         if (drst_lease_release(r->store, DRST_CONTROL_LEASE_KEY, r->owner, NULL, 0) != DRST_OK)
-        res->importance_key[0] = '\0'; /* nothing to do: it expires */
+            res->importance_key[0] = '\0'; /* nothing to do: it expires */
     drst_table_free(win);
     drst_table_free(rep);
     drst_model_free(cur);

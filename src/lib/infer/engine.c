@@ -27,6 +27,30 @@
 static const double TAUS[DRST_INFER_NTAU] = {0.05, 0.1, 0.2};
 static const double QS[DRST_INFER_NQ] = {0.5, 0.8, 0.9, 0.95, 0.99};
 
+struct drst_infer_offsets {
+    int32_t np;
+    _Atomic int64_t hw[];
+};
+
+drst_infer_offsets_t *drst_infer_offsets_new(int32_t np)
+{
+    drst_infer_offsets_t *o;
+    if (np <= 0 || np > 1 << 20)
+        return NULL;
+    o = malloc(sizeof(*o) + (size_t)np * sizeof(o->hw[0]));
+    if (!o)
+        return NULL;
+    o->np = np;
+    for (int32_t p = 0; p < np; p++)
+        atomic_init(&o->hw[p], -1);
+    return o;
+}
+
+void drst_infer_offsets_free(drst_infer_offsets_t *o)
+{
+    free(o);
+}
+
 typedef struct acc {
     uint64_t n, lab, hb[DRST_INFER_NTAU], ha[DRST_INFER_NTAU];
     uint64_t in_n, in_lab, in_hb[DRST_INFER_NTAU], in_ha[DRST_INFER_NTAU]; /* since last flush */
@@ -39,10 +63,11 @@ struct drst_infer {
     drst_stream_t *h;
     drst_model_slot_t *slot;
     int32_t np;
-    int64_t *hw;  /* per partition: highest offset counted, -1 none */
-    acc_t *acc;   /* np partitions + the total at [np] */
+    drst_infer_offsets_t *hw; /* per partition: highest offset counted, -1 none */
+    int own_hw;
+    acc_t *acc; /* np partitions + the total at [np] */
     sketch_t lat, rtt;
-    uint64_t dup, malformed, nan, missing, dl, eos, batches, versions_seen, version;
+    uint64_t dup, malformed, nan, missing, dl, eos, batches, versions_seen, version, commit_err;
     /* batch buffers */
     size_t cap, width; /* cap rows; width = schema size the buffers fit */
     size_t wa;         /* adaptive gather width */
@@ -112,7 +137,8 @@ void drst_infer_free(drst_infer_t *c)
     free(c->member);
     free(c->name);
     free(c->out_dir);
-    free(c->hw);
+    if (c->own_hw)
+        drst_infer_offsets_free(c->hw);
     free(c->acc);
     free(c->feat);
     free(c->xa);
@@ -171,7 +197,8 @@ drst_infer_t *drst_infer_new(const drst_infer_conf_t *conf, drst_stream_t *strea
     drst_err_t rc;
 
     if (!conf || !conf->topic || !conf->group || !stream || !slot) {
-        drst_seterr(err, errlen, DRST_ERR_INVAL, "infer: topic, group, stream and slot are required");
+        drst_seterr(err, errlen, DRST_ERR_INVAL,
+                    "infer: topic, group, stream and slot are required");
         return NULL;
     }
     c = calloc(1, sizeof(*c));
@@ -200,7 +227,18 @@ drst_infer_t *drst_infer_new(const drst_infer_conf_t *conf, drst_stream_t *strea
                     conf->topic, (int)c->np);
         goto fail;
     }
-    c->hw = malloc(c->np * sizeof(int64_t));
+    if (conf->offsets) {
+        if (conf->offsets->np != c->np) {
+            drst_seterr(err, errlen, DRST_ERR_INVAL,
+                        "infer: shared offsets are for %d partitions, topic \"%s\" has %d",
+                        (int)conf->offsets->np, conf->topic, (int)c->np);
+            goto fail;
+        }
+        c->hw = conf->offsets;
+    } else {
+        c->hw = drst_infer_offsets_new(c->np);
+        c->own_hw = 1;
+    }
     c->acc = calloc(c->np + 1, sizeof(acc_t));
     c->snap = calloc(c->np + 1, sizeof(drst_infer_stats_t));
     c->yb = malloc(c->cap * sizeof(double));
@@ -213,8 +251,6 @@ drst_infer_t *drst_infer_new(const drst_infer_conf_t *conf, drst_stream_t *strea
     if (!c->hw || !c->acc || !c->snap || !c->yb || !c->ya || !c->label || !c->send || !c->part ||
         !c->off || !c->has)
         goto nomem;
-    for (int32_t p = 0; p < c->np; p++)
-        c->hw[p] = -1;
 
     drst_rcu_thread_online();
     sv = drst_model_slot_enter(slot);
@@ -244,25 +280,21 @@ drst_infer_t *drst_infer_new(const drst_infer_conf_t *conf, drst_stream_t *strea
         const char *l[] = {"consumer", c->name, NULL};
         const char *lb[] = {"consumer", c->name, "path", "baseline", NULL};
         const char *la[] = {"consumer", c->name, "path", "adaptive", NULL};
-        if (!(c->m_rec = drst_metrics_get(c->conf.metrics, DRST_METRIC_COUNTER,
-                                          "drst_infer_records_total", "records predicted", l, NULL,
-                                          0, err, errlen)) ||
-            !(c->m_dl = drst_metrics_get(c->conf.metrics, DRST_METRIC_COUNTER,
-                                         "drst_infer_dead_letters_total",
-                                         "records dead-lettered (malformed, NaN)", l, NULL, 0, err,
-                                         errlen)) ||
-            !(c->m_ver = drst_metrics_get(c->conf.metrics, DRST_METRIC_GAUGE,
-                                          "drst_infer_model_version",
-                                          "adaptive model version serving", l, NULL, 0, err,
-                                          errlen)) ||
-            !(c->m_acc[0] = drst_metrics_get(c->conf.metrics, DRST_METRIC_GAUGE,
-                                             "drst_infer_accuracy",
-                                             "cumulative accuracy at the headline tau", lb, NULL,
-                                             0, err, errlen)) ||
-            !(c->m_acc[1] = drst_metrics_get(c->conf.metrics, DRST_METRIC_GAUGE,
-                                             "drst_infer_accuracy",
-                                             "cumulative accuracy at the headline tau", la, NULL,
-                                             0, err, errlen)))
+        if (!(c->m_rec =
+                  drst_metrics_get(c->conf.metrics, DRST_METRIC_COUNTER, "drst_infer_records_total",
+                                   "records predicted", l, NULL, 0, err, errlen)) ||
+            !(c->m_dl = drst_metrics_get(
+                  c->conf.metrics, DRST_METRIC_COUNTER, "drst_infer_dead_letters_total",
+                  "records dead-lettered (malformed, NaN)", l, NULL, 0, err, errlen)) ||
+            !(c->m_ver =
+                  drst_metrics_get(c->conf.metrics, DRST_METRIC_GAUGE, "drst_infer_model_version",
+                                   "adaptive model version serving", l, NULL, 0, err, errlen)) ||
+            !(c->m_acc[0] = drst_metrics_get(
+                  c->conf.metrics, DRST_METRIC_GAUGE, "drst_infer_accuracy",
+                  "cumulative accuracy at the headline tau", lb, NULL, 0, err, errlen)) ||
+            !(c->m_acc[1] = drst_metrics_get(
+                  c->conf.metrics, DRST_METRIC_GAUGE, "drst_infer_accuracy",
+                  "cumulative accuracy at the headline tau", la, NULL, 0, err, errlen)))
             goto fail;
     }
     return c;
@@ -335,6 +367,7 @@ static void flush_metrics(drst_infer_t *c, int final)
             s->dead_letters = c->dl;
             s->eos = c->eos;
             s->batches = c->batches;
+            s->commit_errors = c->commit_err;
             s->lat_p50 = sk_quantile(&c->lat, 0.5);
             s->lat_p99 = sk_quantile(&c->lat, 0.99);
             s->rtt_p50 = sk_quantile(&c->rtt, 0.5);
@@ -385,13 +418,16 @@ static void flush_metrics(drst_infer_t *c, int final)
                 jnum(c->mfile, "rtt_p50_s", s->rtt_p50, 1);
                 jnum(c->mfile, "rtt_p99_s", s->rtt_p99, 1);
                 jnum(c->mfile, "cpu_s", s->cpu_s, 1);
-                fprintf(c->mfile,
-                        ",\"duplicates\":%llu,\"malformed\":%llu,\"nan\":%llu,\"missing\":%llu,"
-                        "\"dead_letters\":%llu,\"eos\":%llu,\"batches\":%llu,\"versions_seen\":%llu",
-                        (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
-                        (unsigned long long)s->nan, (unsigned long long)s->missing,
-                        (unsigned long long)s->dead_letters, (unsigned long long)s->eos,
-                        (unsigned long long)s->batches, (unsigned long long)s->versions_seen);
+                fprintf(
+                    c->mfile,
+                    ",\"duplicates\":%llu,\"malformed\":%llu,\"nan\":%llu,\"missing\":%llu,"
+                    "\"dead_letters\":%llu,\"eos\":%llu,\"batches\":%llu,\"versions_seen\":%llu,"
+                    "\"commit_errors\":%llu",
+                    (unsigned long long)s->duplicates, (unsigned long long)s->malformed,
+                    (unsigned long long)s->nan, (unsigned long long)s->missing,
+                    (unsigned long long)s->dead_letters, (unsigned long long)s->eos,
+                    (unsigned long long)s->batches, (unsigned long long)s->versions_seen,
+                    (unsigned long long)s->commit_errors);
             }
             fputs("}\n", c->mfile);
         }
@@ -444,6 +480,23 @@ static int has_nonfinite_literal(const void *buf, size_t len)
             return 1;
     }
     return 0;
+}
+
+/* Raise the partition's high-water mark to this offset; 0 if some consumer
+ * already counted it (a replay). Offsets of one partition arrive in order
+ * at one owner at a time, so the mark only moves forward. */
+static int claim(drst_infer_t *c, const drst_msg_t *m)
+{
+    _Atomic int64_t *hw = &c->hw->hw[m->partition];
+    int64_t cur = atomic_load_explicit(hw, memory_order_relaxed);
+    if (m->offset < 0)
+        return 1;
+    do {
+        if (m->offset <= cur)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(hw, &cur, m->offset, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return 1;
 }
 
 static void score(acc_t *a, double t, double yb, double ya)
@@ -506,11 +559,15 @@ static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eo
                 dead_letter(c, m, "partition out of range");
                 continue;
             }
-            if (m->offset >= 0 && m->offset <= c->hw[m->partition]) {
+            rc = drst_record_decode(sv->schema, m->payload, m->len, &rec, why, sizeof(why));
+            if (!claim(c, m)) {
+                /* a replay: not counted again, but a replayed sentinel still
+                 * ends the partition for its new owner */
                 c->dup++;
+                if (rc == DRST_OK && rec.eos && use_eos)
+                    drst_eos_mark(eos, m->partition);
                 continue;
             }
-            rc = drst_record_decode(sv->schema, m->payload, m->len, &rec, why, sizeof(why));
             if (rc != DRST_OK) {
                 if (has_nonfinite_literal(m->payload, m->len)) {
                     c->nan++;
@@ -519,12 +576,8 @@ static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eo
                     c->malformed++;
                     dead_letter(c, m, why);
                 }
-                if (m->offset >= 0)
-                    c->hw[m->partition] = m->offset;
                 continue;
             }
-            if (m->offset >= 0)
-                c->hw[m->partition] = m->offset;
             if (rec.eos) {
                 c->eos++;
                 if (use_eos)
@@ -641,11 +694,14 @@ drst_err_t drst_infer_run(drst_infer_t *c, drst_infer_end_t *why, char *err, siz
             if ((rc = process(c, &b, &eos, assigned, err, errlen)) != DRST_OK)
                 break;
             fin = drst_eos_pending(&eos, &nfin);
-            if ((rc = drst_stream_commit(c->h, fin, nfin, err, errlen)) != DRST_OK)
-                break;
-            drst_eos_committed(&eos);
+            /* A failed commit (e.g. a rebalance in progress) is retried with
+             * the next batch; replays it causes are skipped by claim(). */
+            if (drst_stream_commit(c->h, fin, nfin, NULL, 0) == DRST_OK)
+                drst_eos_committed(&eos);
+            else
+                c->commit_err++;
         }
-        if (assigned && drst_eos_done(&eos)) {
+        if (assigned && drst_eos_done(&eos) && eos.npending == 0) {
             end = DRST_INFER_END_EOS;
             break;
         }

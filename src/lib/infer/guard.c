@@ -29,8 +29,8 @@ struct drst_guard {
 
 const char *drst_guard_ev_name(drst_guard_ev_t ev)
 {
-    static const char *const names[] = {"unchanged", "same", "swapped", "refused", "corrupt",
-                                        "error"};
+    static const char *const names[] = {"unchanged", "same",    "swapped",
+                                        "refused",   "corrupt", "error"};
     return (unsigned)ev < sizeof(names) / sizeof(names[0]) ? names[ev] : "?";
 }
 
@@ -143,6 +143,7 @@ drst_err_t drst_guard_check(drst_guard_t *g, drst_guard_ev_t *ev, char *err, siz
     double acc_c, acc_s, gain;
     const drst_serving_t *sv;
     uint64_t ver;
+    int first;
 
     *ev = DRST_GUARD_UNCHANGED;
     rc = drst_store_read_pointer(g->store, g->pointer, &rel, e, sizeof(e));
@@ -154,6 +155,7 @@ drst_err_t drst_guard_check(drst_guard_t *g, drst_guard_ev_t *ev, char *err, siz
     }
     if (strcmp(rel.model_key, g->last_key) == 0)
         return DRST_OK;
+    first = g->last_key[0] == '\0';
     snprintf(g->last_key, sizeof(g->last_key), "%s", rel.model_key);
 
     drst_rcu_thread_online();
@@ -166,8 +168,10 @@ drst_err_t drst_guard_check(drst_guard_t *g, drst_guard_ev_t *ev, char *err, siz
     drst_model_slot_adaptive_hash(g->slot, served);
     if (strcmp(served, drst_model_hash_hex(m)) == 0) {
         drst_model_free(m);
-        *ev = say(g, DRST_GUARD_SAME, drst_model_slot_version(g->slot), rel.model_key,
-                  "already served (same content hash)");
+        /* the release served from the start is not news */
+        *ev = first ? DRST_GUARD_SAME
+                    : say(g, DRST_GUARD_SAME, drst_model_slot_version(g->slot), rel.model_key,
+                          "already served (same content hash)");
         goto out;
     }
     sv = drst_model_slot_enter(g->slot);

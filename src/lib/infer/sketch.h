@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define SK_NB 1536
+#define SK_NB  1536
 #define SK_MIN 1e-9
-#define SK_G 1.02
+#define SK_G   1.02
 
 typedef struct sketch {
     uint64_t n, zero, inf;

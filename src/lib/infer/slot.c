@@ -111,8 +111,8 @@ static view_t *view_new(const drst_model_t *base, drst_model_t *adapt, uint64_t 
         const char *tb = drst_model_target(base), *ta = drst_model_target(adapt);
         if (strcmp(tb ? tb : "", ta ? ta : "") != 0) {
             *rc = drst_seterr(err, errlen, DRST_ERR_SCHEMA,
-                        "adaptive model predicts \"%s\" but the baseline predicts \"%s\"",
-                        ta ? ta : "", tb ? tb : "");
+                              "adaptive model predicts \"%s\" but the baseline predicts \"%s\"",
+                              ta ? ta : "", tb ? tb : "");
             free(names);
             view_free(v);
             return NULL;
@@ -207,8 +207,8 @@ void drst_model_slot_exit(drst_model_slot_t *s)
     urcu_memb_read_unlock();
 }
 
-drst_err_t drst_model_slot_swap(drst_model_slot_t *s, drst_model_t *adaptive,
-                                uint64_t *version_out, char *err, size_t errlen)
+drst_err_t drst_model_slot_swap(drst_model_slot_t *s, drst_model_t *adaptive, uint64_t *version_out,
+                                char *err, size_t errlen)
 {
     view_t *v, *old;
     uint64_t ver;

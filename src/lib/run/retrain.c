@@ -32,7 +32,7 @@ drst_err_t run_retrain(const run_job_t *job, const drst_table_t *base, const drs
     out->gate_passed = res.gate_passed;
     snprintf(out->desc, sizeof(out->desc),
              "%s; tier %d, %zu candidates, %zu rungs; held-back acc@0.2 %.3f vs serving %.3f%s",
-             res.best, res.tier, res.candidates, res.rungs, out->val_new_acc20,
-             out->val_cur_acc20, res.schema_changed ? "; schema changed" : "");
+             res.best, res.tier, res.candidates, res.rungs, out->val_new_acc20, out->val_cur_acc20,
+             res.schema_changed ? "; schema changed" : "");
     return DRST_OK;
 }

@@ -33,9 +33,9 @@
 #include "drst/telemetry.h"
 #include "run/run_int.h"
 
-#define MAX_REL    1024
-#define POLL_MAX   256
-#define NTAU       3
+#define MAX_REL     1024
+#define POLL_MAX    256
+#define NTAU        3
 #define LAT_BUCKETS 12
 
 static const double TAUS[NTAU] = {0.05, 0.1, 0.2};
@@ -95,6 +95,7 @@ struct run {
     drst_monitor_t *mon;
     drst_stream_t *hmon; /* the monitor's handle, handed to its thread */
     const char *topic;
+    char topic_buf[96];
     char group_infer[96], group_mon[96];
     /* releases */
     rel_t rel[MAX_REL];
@@ -117,6 +118,8 @@ struct run {
     atomic_uint_fast64_t produced, inferred, monitored, errors, lab, hs[NTAU], ha[NTAU];
     atomic_uint_fast64_t triggers, suppressed, retrains, retrain_fail, swaps, rejected_gate;
     atomic_uint_fast64_t *part_prod, *part_cons;
+    atomic_int *owned; /* per group member (consumers 0..N-1, monitor N): partitions owned, -1
+                          before its first assignment */
     _Atomic double drift_score, last_infer_t;
     atomic_int cur_version;
     double retrain_s;
@@ -278,7 +281,6 @@ void drst_run_opts_init(drst_run_opts_t *o)
     memset(o, 0, sizeof(*o));
     o->partitions = 3;
     o->consumers = 3;
-    o->topic = "drst-run";
     o->data_rate = 1;
     o->seed = 42;
     o->family = DRST_MODEL_GBDT;
@@ -348,6 +350,8 @@ static double predict(const rel_t *x, const double *feat, double *xm, drst_model
 
 /* ------------------------------------------------------------------ producer */
 
+static int groups_settled(run_t *r);
+
 static int gate_wait(run_t *r, uint64_t s)
 {
     if (r->o.tps > 0)
@@ -377,10 +381,15 @@ static size_t enc_cap(run_t *r)
 
 static drst_stream_t *open_handle(run_t *r, const char *id, char *err, size_t errlen)
 {
+    /* On the data clock the producer waits for the monitor record by record:
+     * Kafka's default batching waits (linger, fetch wait) would dominate. */
+    static const char *const kv[] = {"linger.ms=0", "fetch.wait.max.ms=5"};
     drst_stream_conf_t conf = {.log = r->log,
                                .bootstrap = r->o.bootstrap,
                                .client_id = id,
-                               .from_beginning = 1};
+                               .from_beginning = 1,
+                               .kv = r->o.bootstrap ? kv : NULL,
+                               .nkv = r->o.bootstrap ? 2 : 0};
     return drst_stream_open(r->o.bootstrap ? &drst_transport_kafka : &drst_transport_inproc, &conf,
                             err, errlen);
 }
@@ -401,6 +410,15 @@ static void *producer_main(void *arg)
     if (!h || !feat || !buf) {
         fail(r, h ? DRST_ERR_NOMEM : DRST_ERR_TRANSPORT, h ? "producer: out of memory" : err);
         goto done;
+    }
+    if (r->o.bootstrap) {
+        double t0 = mono();
+        while (!groups_settled(r) && !stopping(r) && mono() - t0 < 60)
+            sleep_s(0.05);
+        if (!groups_settled(r) && !stopping(r))
+            fail(r, DRST_ERR_TIMEOUT, "kafka: the consumer groups did not settle within 60 s");
+        else
+            sleep_s(0.5); /* let a last rebalance in flight finish */
     }
     double start = mono();
     for (size_t s = 0; s < r->nstages && !stopping(r); s++) {
@@ -423,15 +441,16 @@ static void *producer_main(void *arg)
             for (size_t f = 0; f < r->nf; f++)
                 feat[f] = st->map[f] >= 0 ? drst_table_at(st->t, row, (size_t)st->map[f]) : NAN;
             rec.send_ts = rec.ts = wall();
-            rec.has_label = st->label_col >= 0 &&
-                            !isnan(drst_table_at(st->t, row, (size_t)st->label_col));
+            rec.has_label =
+                st->label_col >= 0 && !isnan(drst_table_at(st->t, row, (size_t)st->label_col));
             rec.label = rec.has_label ? drst_table_at(st->t, row, (size_t)st->label_col) : NAN;
             if (drst_record_encode_json(r->schema, &rec, buf, cap, &len) != DRST_OK) {
                 fail(r, DRST_ERR_TOOBIG, "producer: record does not fit its buffer");
                 break;
             }
             int32_t p = (int32_t)(seq % (uint64_t)P);
-            drst_err_t rc = drst_stream_produce(h, r->topic, p, NULL, 0, buf, len, err, sizeof(err));
+            drst_err_t rc =
+                drst_stream_produce(h, r->topic, p, NULL, 0, buf, len, err, sizeof(err));
             if (rc != DRST_OK) {
                 fail(r, rc, err);
                 break;
@@ -464,6 +483,30 @@ done:
 }
 
 /* ------------------------------------------------------------------ consumers */
+
+static void note_owned(run_t *r, int member, const drst_eos_t *e)
+{
+    int n = 0;
+    for (int32_t p = 0; p < e->np; p++)
+        n += e->owned[p] != 0;
+    atomic_store(&r->owned[member], n);
+}
+
+/* Kafka: wait until both groups have settled (every member assigned, every
+ * partition owned once per group), since the mock cluster refuses commits
+ * while a group rebalances (docs/stream.md). */
+static int groups_settled(run_t *r)
+{
+    int sum = 0;
+    for (int i = 0; i <= r->o.consumers; i++) {
+        int n = atomic_load(&r->owned[i]);
+        if (n < 0)
+            return 0;
+        if (i < r->o.consumers)
+            sum += n;
+    }
+    return sum == r->o.partitions && atomic_load(&r->owned[r->o.consumers]) == r->o.partitions;
+}
 
 static int owns_nothing(const drst_eos_t *e)
 {
@@ -508,6 +551,8 @@ static void *consumer_main(void *arg)
             break;
         }
         drst_eos_apply(&eos, &b);
+        if (b.ev == DRST_STREAM_EV_ASSIGN || b.ev == DRST_STREAM_EV_REVOKE)
+            note_owned(r, c->id, &eos);
         if (b.ev != DRST_STREAM_EV_MSGS || b.n == 0) {
             int pdone;
             pthread_mutex_lock(&r->mu);
@@ -754,6 +799,8 @@ static void *monitor_main(void *arg)
             break;
         }
         drst_eos_apply(&eos, &b);
+        if (b.ev == DRST_STREAM_EV_ASSIGN || b.ev == DRST_STREAM_EV_REVOKE)
+            note_owned(r, r->o.consumers, &eos);
         for (size_t i = 0; b.ev == DRST_STREAM_EV_MSGS && i < b.n; i++) {
             drst_record_t rec = {.features = feat};
             rc = drst_record_decode(r->schema, b.msgs[i].payload, b.msgs[i].len, &rec, err,
@@ -847,8 +894,8 @@ static void *retrainer_main(void *arg)
             snprintf(d, sizeof(d), "failed: %s", err);
             event(r, job.at + 1, "retrain_failed", (int)n, d);
         } else {
-            long k = r->o.retrain_lag > 0 ? r->o.retrain_lag
-                                          : (long)ceil(res.wall_s * r->o.data_rate);
+            long k =
+                r->o.retrain_lag > 0 ? r->o.retrain_lag : (long)ceil(res.wall_s * r->o.data_rate);
             drst_release_t rl;
             memset(&rl, 0, sizeof(rl));
             if (k < 1)
@@ -972,7 +1019,7 @@ static drst_err_t make_metrics(run_t *r, char *err, size_t errlen)
     static const char *const tau_s[NTAU] = {"0.05", "0.1", "0.2"};
     const char *lp[] = {"component", "producer", NULL}, *li[] = {"component", "infer", NULL},
                *lm[] = {"component", "monitor", NULL};
-#define GET(dst, type, name, help, labels, b, nb)                                                 \
+#define GET(dst, type, name, help, labels, b, nb)                                                  \
     do {                                                                                           \
         if (!((dst) = drst_metrics_get(m, type, name, help, labels, b, nb, err, errlen)))          \
             return DRST_ERR_INVAL;                                                                 \
@@ -983,8 +1030,8 @@ static drst_err_t make_metrics(run_t *r, char *err, size_t errlen)
         NULL, 0);
     GET(r->m_mon, DRST_METRIC_COUNTER, "drst_records_total", "records handled per component", lm,
         NULL, 0);
-    GET(r->m_err, DRST_METRIC_COUNTER, "drst_errors_total", "records that could not be used",
-        NULL, NULL, 0);
+    GET(r->m_err, DRST_METRIC_COUNTER, "drst_errors_total", "records that could not be used", NULL,
+        NULL, 0);
     GET(r->m_dlq, DRST_METRIC_COUNTER, "drst_dead_letters_total", "records sent to dead letters",
         NULL, NULL, 0);
     for (int p = 0; p < 2; p++)
@@ -995,16 +1042,17 @@ static drst_err_t make_metrics(run_t *r, char *err, size_t errlen)
         }
     GET(r->m_drift, DRST_METRIC_GAUGE, "drst_drift_score",
         "drift score of the last monitor evaluation (mean JSD, bits)", NULL, NULL, 0);
-    GET(r->m_ver, DRST_METRIC_GAUGE, "drst_model_version", "adaptive model version serving",
-        NULL, NULL, 0);
-    GET(r->m_swaps, DRST_METRIC_COUNTER, "drst_swaps_total", "adaptive model hot swaps", NULL,
+    GET(r->m_ver, DRST_METRIC_GAUGE, "drst_model_version", "adaptive model version serving", NULL,
         NULL, 0);
-    GET(r->m_trig, DRST_METRIC_COUNTER, "drst_triggers_total", "drift triggers that started a "
-        "retrain", NULL, NULL, 0);
-    GET(r->m_retr, DRST_METRIC_COUNTER, "drst_retrains_total", "retrains finished", NULL, NULL,
+    GET(r->m_swaps, DRST_METRIC_COUNTER, "drst_swaps_total", "adaptive model hot swaps", NULL, NULL,
         0);
-    GET(r->m_retraining, DRST_METRIC_GAUGE, "drst_retrain_running", "1 while a retrain runs",
+    GET(r->m_trig, DRST_METRIC_COUNTER, "drst_triggers_total",
+        "drift triggers that started a "
+        "retrain",
         NULL, NULL, 0);
+    GET(r->m_retr, DRST_METRIC_COUNTER, "drst_retrains_total", "retrains finished", NULL, NULL, 0);
+    GET(r->m_retraining, DRST_METRIC_GAUGE, "drst_retrain_running", "1 while a retrain runs", NULL,
+        NULL, 0);
     {
         static const double rb[] = {0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128};
         GET(r->m_rdur, DRST_METRIC_HISTOGRAM, "drst_retrain_duration_seconds",
@@ -1042,8 +1090,8 @@ static void update_gauges(run_t *r)
         drst_metric_set(r->m_acc[1][k], (double)atomic_load(&r->ha[k]) / (double)lab);
     }
     for (int p = 0; p < r->o.partitions; p++)
-        drst_metric_set(r->m_depth[p], (double)(atomic_load(&r->part_prod[p]) -
-                                                atomic_load(&r->part_cons[p])));
+        drst_metric_set(r->m_depth[p],
+                        (double)(atomic_load(&r->part_prod[p]) - atomic_load(&r->part_cons[p])));
     drst_metric_set(r->m_lag_inf, (double)(prod - atomic_load(&r->inferred)));
     drst_metric_set(r->m_lag_mon, (double)(prod - atomic_load(&r->monitored)));
 }
@@ -1096,8 +1144,7 @@ static drst_err_t write_run_json(run_t *r, char *err, size_t errlen)
     return fclose(f) ? drst_seterr(err, errlen, DRST_ERR_IO, "cannot write run.json") : DRST_OK;
 }
 
-drst_err_t drst_run_summary_json(const drst_run_summary_t *s, char **json, char *err,
-                                 size_t errlen)
+drst_err_t drst_run_summary_json(const drst_run_summary_t *s, char **json, char *err, size_t errlen)
 {
     json_t *o = json_object();
     static const char *const ks[NTAU] = {"acc@0.05", "acc@0.1", "acc@0.2"};
@@ -1114,11 +1161,10 @@ drst_err_t drst_run_summary_json(const drst_run_summary_t *s, char **json, char 
         snprintf(k, sizeof(k), "adaptive.%s", ks[i]);
         json_object_set_new(o, k, json_real(s->adaptive_acc[i]));
     }
-    json_object_set_new(o, "static.mape", isfinite(s->static_mape) ? json_real(s->static_mape)
-                                                                    : json_null());
-    json_object_set_new(o, "adaptive.mape", isfinite(s->adaptive_mape)
-                                                ? json_real(s->adaptive_mape)
-                                                : json_null());
+    json_object_set_new(o, "static.mape",
+                        isfinite(s->static_mape) ? json_real(s->static_mape) : json_null());
+    json_object_set_new(o, "adaptive.mape",
+                        isfinite(s->adaptive_mape) ? json_real(s->adaptive_mape) : json_null());
     json_object_set_new(o, "triggers", json_integer((json_int_t)s->triggers));
     json_object_set_new(o, "triggers_skipped", json_integer((json_int_t)s->suppressed));
     json_object_set_new(o, "retrains", json_integer((json_int_t)s->retrains));
@@ -1173,6 +1219,7 @@ static void free_run(run_t *r)
     drst_table_free(r->train);
     free(r->part_prod);
     free(r->part_cons);
+    free(r->owned);
     free(r->m_depth);
     free(r->store_uri);
     pthread_mutex_destroy(&r->mu);
@@ -1193,8 +1240,7 @@ static drst_err_t check_opts(const drst_run_opts_t *o, char *err, size_t errlen)
         return drst_seterr(err, errlen, DRST_ERR_INVAL, "partitions must be in 1..1024");
     if (o->consumers < 1 || o->consumers > 256)
         return drst_seterr(err, errlen, DRST_ERR_INVAL, "consumers must be in 1..256");
-    if (!(o->tps >= 0) || o->retrain_lag < 0 || o->retrain_lag > 10000000 ||
-        !(o->data_rate > 0))
+    if (!(o->tps >= 0) || o->retrain_lag < 0 || o->retrain_lag > 10000000 || !(o->data_rate > 0))
         return drst_seterr(err, errlen, DRST_ERR_INVAL,
                            "tps must be >= 0, retrain lag in 0..1e7, data rate > 0");
     if (o->window < 2 || o->stride < 1 || o->stride > o->window)
@@ -1202,8 +1248,8 @@ static drst_err_t check_opts(const drst_run_opts_t *o, char *err, size_t errlen)
     return DRST_OK;
 }
 
-drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum,
-                            drst_diag_t *diag, char *err, size_t errlen)
+drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum, drst_diag_t *diag,
+                            char *err, size_t errlen)
 {
     drst_err_t rc;
     run_t *r;
@@ -1230,8 +1276,15 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
         r->o.target = "output_rate";
     if (!r->o.exclude)
         r->o.exclude = "input_rate,latency";
-    if (!r->o.topic)
+    if (!r->o.topic && !r->o.bootstrap) {
         r->o.topic = "drst-run";
+    } else if (!r->o.topic) {
+        /* a fresh topic per run: a reused one holds an earlier run's records
+         * and sentinels (brokers that auto-create topics make it) */
+        snprintf(r->topic_buf, sizeof(r->topic_buf), "drst-run-%.0f-%ld", wall() * 1000,
+                 (long)getpid());
+        r->o.topic = r->topic_buf;
+    }
     if (!(r->o.progress_s > 0))
         r->o.progress_s = 0.5;
     r->topic = r->o.topic;
@@ -1271,8 +1324,11 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
         goto out;
     r->part_prod = calloc((size_t)r->o.partitions, sizeof(*r->part_prod));
     r->part_cons = calloc((size_t)r->o.partitions, sizeof(*r->part_cons));
+    r->owned = calloc((size_t)r->o.consumers + 1, sizeof(*r->owned));
+    for (int i = 0; r->owned && i <= r->o.consumers; i++)
+        atomic_store(&r->owned[i], -1);
     cons = calloc((size_t)r->o.consumers, sizeof(*cons));
-    if (!r->part_prod || !r->part_cons || !cons) {
+    if (!r->part_prod || !r->part_cons || !r->owned || !cons) {
         rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1378,8 +1434,7 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
             rc = DRST_ERR_NOMEM;
             goto out;
         }
-        if ((rc = drst_log_create_topic(r->log, r->topic, r->o.partitions, err, errlen)) !=
-            DRST_OK)
+        if ((rc = drst_log_create_topic(r->log, r->topic, r->o.partitions, err, errlen)) != DRST_OK)
             goto out;
     }
     {
@@ -1395,8 +1450,8 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
             goto out;
         if (np < r->o.partitions) {
             rc = drst_seterr(err, errlen, DRST_ERR_STATE,
-                             "topic '%s' has %d partition(s), --partitions asks for %d",
-                             r->topic, (int)np, r->o.partitions);
+                             "topic '%s' has %d partition(s), --partitions asks for %d", r->topic,
+                             (int)np, r->o.partitions);
             goto out;
         }
     }

@@ -151,7 +151,8 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
     }
     if (s3_urlencode(c->bucket, 0, ebucket, sizeof(ebucket)))
         return drst_seterr(err, errlen, DRST_ERR_INVAL, "s3: bucket name too long");
-    size_t ul = strlen(c->endpoint) + strlen(ebucket) + strlen(ekey) + (query ? strlen(query) : 0) + 8;
+    size_t ul =
+        strlen(c->endpoint) + strlen(ebucket) + strlen(ekey) + (query ? strlen(query) : 0) + 8;
     url = malloc(ul);
     size_t pl = strlen(c->key_id) + strlen(c->secret) + 2;
     userpwd = malloc(pl);
@@ -211,7 +212,8 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
         goto out;
     }
     if (cc != CURLE_OK) {
-        rc = drst_seterr(err, errlen, cc == CURLE_OPERATION_TIMEDOUT ? DRST_ERR_TIMEOUT : DRST_ERR_IO,
+        rc = drst_seterr(err, errlen,
+                         cc == CURLE_OPERATION_TIMEDOUT ? DRST_ERR_TIMEOUT : DRST_ERR_IO,
                          "s3: %s '%s' at %s/%s: %s", op, key ? key : "", c->endpoint, c->bucket,
                          cerr[0] ? cerr : curl_easy_strerror(cc));
         goto out;
@@ -246,8 +248,18 @@ static const char *find_tag(const char *p, const char *end, const char *tag)
         const char *lt = memchr(p, '<', (size_t)(end - p));
         if (!lt || (size_t)(end - lt) < tl + 2)
             return NULL;
-        if (!memcmp(lt + 1, tag, tl) && lt[tl + 1] == '>')
-            return lt + tl + 2;
+        if (!memcmp(lt + 1, tag, tl)) {
+            if (lt[tl + 1] == '>')
+                return lt + tl + 2;
+            if (lt[tl + 1] == ' ' || lt[tl + 1] == '\t' || lt[tl + 1] == '\n' ||
+                lt[tl + 1] == '\r') { /* attributes (xmlns=...) */
+                const char *gt = memchr(lt + tl + 1, '>', (size_t)(end - lt - tl - 1));
+                if (!gt)
+                    return NULL;
+                if (gt[-1] != '/') /* not an empty element <x/> */
+                    return gt + 1;
+            }
+        }
         p = lt + 1;
     }
     return NULL;
@@ -340,6 +352,19 @@ drst_err_t s3_parse_list(const char *xml, size_t len, s3_list_cb cb, void *opaqu
     if (!root)
         return drst_seterr(err, errlen, DRST_ERR_PARSE,
                            "s3: ListObjectsV2 answer has no <ListBucketResult> (%zu bytes)", len);
+    static const char closing[] = "</ListBucketResult>";
+    int complete = 0;
+    for (const char *c = root; c + sizeof(closing) - 1 <= end; c++)
+        if (*c == '<' && !memcmp(c, closing, sizeof(closing) - 1)) {
+            complete = 1;
+            end = c; /* nothing after the root element is ours */
+            break;
+        }
+    if (!complete)
+        return drst_seterr(err, errlen, DRST_ERR_PARSE,
+                           "s3: ListObjectsV2 answer is incomplete (no </ListBucketResult>, %zu "
+                           "bytes)",
+                           len);
     const char *p = root;
     char tv[16];
     const char *t = find_tag(root, end, "IsTruncated");
@@ -363,15 +388,23 @@ drst_err_t s3_parse_list(const char *xml, size_t len, s3_list_cb cb, void *opaqu
         return drst_seterr(err, errlen, DRST_ERR_PARSE,
                            "s3: ListObjectsV2: truncated answer without a continuation token");
     while ((p = find_tag(p, end, "Contents")) != NULL) {
-        const char *k = find_tag(p, end, "Key");
+        const char *cend = p;
+        while (cend < end &&
+               !(*cend == '<' && (size_t)(end - cend) >= 11 && !memcmp(cend, "</Contents>", 11)))
+            cend++;
+        if (cend >= end)
+            return drst_seterr(err, errlen, DRST_ERR_PARSE,
+                               "s3: ListObjectsV2: unterminated <Contents> at byte %zu",
+                               (size_t)(p - xml));
+        const char *k = find_tag(p, cend, "Key");
         if (!k)
             return drst_seterr(err, errlen, DRST_ERR_PARSE,
                                "s3: ListObjectsV2: <Contents> without <Key> at byte %zu",
                                (size_t)(p - xml));
-        if (tag_text(&k, end, "Key", key, sizeof(key)))
+        if (tag_text(&k, cend, "Key", key, sizeof(key)))
             return drst_seterr(err, errlen, DRST_ERR_PARSE,
                                "s3: ListObjectsV2: bad <Key> at byte %zu", (size_t)(k - xml));
-        p = k;
+        p = cend + 11;
         if (cb(opaque, key)) {
             *stopped = 1;
             return DRST_OK;

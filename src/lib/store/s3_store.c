@@ -41,9 +41,9 @@
 #include "common/error_int.h"
 #include "store/s3_int.h"
 
-#define CACHE_N 32
+#define CACHE_N       32
 #define CACHE_OBJ_MAX (8u << 20)
-#define SPOOL_MAGIC "DRSTSPOOL1 "
+#define SPOOL_MAGIC   "DRSTSPOOL1 "
 
 enum { K_IMMUTABLE = 'I', K_ATOMIC = 'A', K_DELETE = 'D' };
 
@@ -157,6 +157,12 @@ static drst_err_t load_conf(s3_conf_t *c, char *err, size_t errlen)
     if (strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0)
         return drst_seterr(err, errlen, DRST_ERR_INVAL,
                            "s3: endpoint '%s' is not an http:// or https:// URL", c->endpoint);
+    const char *auth = strstr(c->endpoint, "://") + 3;
+    const char *at = strchr(auth, '@'), *sl = strchr(auth, '/');
+    if (at && (!sl || at < sl)) /* never echo it: it may hold a password */
+        return drst_seterr(err, errlen, DRST_ERR_INVAL,
+                           "s3: the endpoint URL must not carry credentials (user:password@); use "
+                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
     for (const char *r = c->region; *r; r++)
         if (!((*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') || *r == '-'))
             return drst_seterr(err, errlen, DRST_ERR_INVAL, "s3: invalid region '%s'", c->region);
@@ -181,8 +187,7 @@ static drst_err_t parse_location(const char *loc, s3_conf_t *c, char *err, size_
     for (size_t i = 0; i < bl; i++) {
         char ch = loc[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
-            return drst_seterr(err, errlen, DRST_ERR_INVAL, "s3: invalid bucket in 's3://%s'",
-                               loc);
+            return drst_seterr(err, errlen, DRST_ERR_INVAL, "s3: invalid bucket in 's3://%s'", loc);
     }
     memcpy(c->bucket, loc, bl);
     c->bucket[bl] = 0;
@@ -201,8 +206,8 @@ static drst_err_t parse_location(const char *loc, s3_conf_t *c, char *err, size_
             memcpy(c->prefix, p, pl);
             c->prefix[pl] = 0;
             if (!drst_store_key_valid(c->prefix))
-                return drst_seterr(err, errlen, DRST_ERR_INVAL,
-                                   "s3: invalid prefix in 's3://%s'", loc);
+                return drst_seterr(err, errlen, DRST_ERR_INVAL, "s3: invalid prefix in 's3://%s'",
+                                   loc);
             c->prefix[pl] = '/';
             c->prefix[pl + 1] = 0;
         }
@@ -318,8 +323,7 @@ static drst_err_t spool_scan(s3st_t *s, char *err, size_t errlen)
             continue;
         char *path = entry_path(s, seq), *key = NULL;
         int kind = 0;
-        if (!path || read_entry(path, &kind, &key, NULL, NULL) != 0 ||
-            !drst_store_key_valid(key) ||
+        if (!path || read_entry(path, &kind, &key, NULL, NULL) != 0 || !drst_store_key_valid(key) ||
             (kind != K_IMMUTABLE && kind != K_ATOMIC && kind != K_DELETE)) {
             free(path);
             free(key);
@@ -342,7 +346,8 @@ static drst_err_t spool_scan(s3st_t *s, char *err, size_t errlen)
             s->next_seq = seq + 1;
     }
     closedir(d);
-    qsort(s->pend, s->npend, sizeof(*s->pend), cmp_pend);
+    if (s->npend)
+        qsort(s->pend, s->npend, sizeof(*s->pend), cmp_pend);
     return DRST_OK;
 }
 
@@ -488,8 +493,8 @@ static int upload_one(s3st_t *s, uint64_t seq)
         goto out;
     }
     if (kind == K_DELETE) {
-        if (s3_request(&s->conf, "DeleteObject", "DELETE", key, NULL, NULL, 0, NULL, &r, NULL,
-                       0) == DRST_OK) {
+        if (s3_request(&s->conf, "DeleteObject", "DELETE", key, NULL, NULL, 0, NULL, &r, NULL, 0) ==
+            DRST_OK) {
             done = (r.status >= 200 && r.status < 300) || r.status == 404 ? 0 : -1;
             s3_resp_free(&r);
         }
@@ -497,9 +502,8 @@ static int upload_one(s3st_t *s, uint64_t seq)
                           kind == K_IMMUTABLE ? "If-None-Match: *" : NULL, &r, NULL,
                           0) == DRST_OK) {
         /* 412: an immutable object already there (same name = same content hash) */
-        done = (r.status >= 200 && r.status < 300) || (kind == K_IMMUTABLE && r.status == 412)
-                   ? 0
-                   : -1;
+        done = (r.status >= 200 && r.status < 300) || (kind == K_IMMUTABLE && r.status == 412) ? 0
+                                                                                               : -1;
         s3_resp_free(&r);
     }
     if (done == 0)
@@ -564,9 +568,8 @@ static drst_err_t remote_get(s3st_t *s, const char *key, unsigned char **buf, si
             snprintf(etag, sizeof(etag), "%s", s->cache[i].etag);
     pthread_mutex_unlock(&s->mu);
     snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
-    drst_err_t rc =
-        s3_request(&s->conf, "GetObject", "GET", key, NULL, NULL, 0, etag[0] ? hdr : NULL, &r,
-                   err, errlen);
+    drst_err_t rc = s3_request(&s->conf, "GetObject", "GET", key, NULL, NULL, 0,
+                               etag[0] ? hdr : NULL, &r, err, errlen);
     if (rc)
         return rc;
     if (r.status == 304) {
@@ -646,8 +649,8 @@ static drst_err_t remote_put(s3st_t *s, const char *key, const void *buf, size_t
                              const char *cond, char *err, size_t errlen)
 {
     s3_resp_t r;
-    drst_err_t rc = s3_request(&s->conf, "PutObject", "PUT", key, NULL, buf, len, cond, &r, err,
-                               errlen);
+    drst_err_t rc =
+        s3_request(&s->conf, "PutObject", "PUT", key, NULL, buf, len, cond, &r, err, errlen);
     if (rc)
         return rc;
     if (r.status < 200 || r.status >= 300)
@@ -756,9 +759,12 @@ static drst_err_t s3_open(const char *location, void **state, char *err, size_t 
     /* Fail early on what retrying cannot fix (credentials, missing bucket);
      * an unreachable server is fine: we work from the spool until it is back. */
     s3_resp_t r;
-    char q[3 * 512 + 64], ep[3 * 512 + 1];
-    if (s3_urlencode(s->conf.prefix, 0, ep, sizeof(ep)) == 0) {
-        snprintf(q, sizeof(q), "list-type=2&max-keys=1&prefix=%s", ep);
+    char q[3 * 600 + 64], ep[3 * 600 + 1], pp[600];
+    /* a prefix that names nothing: cheap, and no max-keys (s3rver fails on
+     * truncated v2 listings with max-keys) */
+    snprintf(pp, sizeof(pp), "%sstate/.drst-probe/", s->conf.prefix);
+    if (s3_urlencode(pp, 0, ep, sizeof(ep)) == 0) {
+        snprintf(q, sizeof(q), "list-type=2&prefix=%s", ep);
         if (s3_request(&s->conf, "ListObjectsV2", "GET", NULL, q, NULL, 0, NULL, &r, NULL, 0) ==
             DRST_OK) {
             if (r.status != 200) {
@@ -1001,7 +1007,8 @@ static drst_err_t s3_list(void *state, const char *prefix, drst_store_list_fn fn
         rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
         goto out;
     }
-    qsort(kv.v, kv.n, sizeof(*kv.v), cmp_str);
+    if (kv.n)
+        qsort(kv.v, kv.n, sizeof(*kv.v), cmp_str);
     for (size_t i = 0; i < kv.n; i++) {
         if (i && !strcmp(kv.v[i], kv.v[i - 1]))
             continue;
@@ -1045,8 +1052,8 @@ static drst_err_t s3_del(void *state, const char *key, char *err, size_t errlen)
         return drst_seterr(err, errlen, DRST_ERR_NOTFOUND, "s3: no key '%s'", key);
     if (is_state(key)) {
         s3_resp_t r;
-        drst_err_t rc = s3_request(&s->conf, "DeleteObject", "DELETE", key, NULL, NULL, 0, NULL,
-                                   &r, err, errlen);
+        drst_err_t rc = s3_request(&s->conf, "DeleteObject", "DELETE", key, NULL, NULL, 0, NULL, &r,
+                                   err, errlen);
         if (rc)
             return rc;
         if ((r.status < 200 || r.status >= 300) && r.status != 404)

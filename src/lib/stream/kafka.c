@@ -239,12 +239,27 @@ static drst_err_t kh_produce(drst_stream_t *base, const char *topic, int32_t par
 
     if (!rk)
         return DRST_ERR_TRANSPORT;
+    /* rd_kafka_produceva() rather than the RD_KAFKA_V_* varargs macros: those
+     * expand to GNU statement expressions, which -Wpedantic rejects. */
+    rd_kafka_vu_t vu[5];
+    memset(vu, 0, sizeof(vu));
+    vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[0].u.cstr = topic;
+    vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[1].u.i32 = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
+    vu[2].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[2].u.mem.ptr = (void *)key;
+    vu[2].u.mem.size = key ? keylen : 0;
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem.ptr = (void *)payload;
+    vu[3].u.mem.size = len;
+    vu[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[4].u.i = RD_KAFKA_MSG_F_COPY;
     for (int tries = 0;; tries++) {
-        e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-            RD_KAFKA_V_KEY(key, key ? keylen : 0), RD_KAFKA_V_VALUE((void *)payload, len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_error_t *pe = rd_kafka_produceva(rk, vu, 5);
+        e = pe ? rd_kafka_error_code(pe) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (pe)
+            rd_kafka_error_destroy(pe);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries >= 600)
             break;
         rd_kafka_poll(rk, 100); /* serve delivery reports until there is room */
