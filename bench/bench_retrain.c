@@ -11,6 +11,8 @@
  *       from the next record. Prints static and adaptive accuracy, triggers
  *       and retrain wall times. Keys: refresh window stride weight families
  *       trees epochs errdet lambda calibrate base seed val tier threads.
+ *   bench_retrain monitor [features=60] [records=1000000]
+ *       drst_monitor_feed() throughput (best of 3), no store, no model.
  */
 #include <math.h>
 #include <stdio.h>
@@ -71,6 +73,7 @@ static int window_mode(int argc, char **argv)
     drst_retrain_config_t cfg = {0};
     cfg.threads = (size_t)strtoul(opt(argc, argv, "threads", "2"), NULL, 10);
     cfg.families = opt(argc, argv, "families", NULL);
+    cfg.full_trees = atoi(opt(argc, argv, "trees", "0"));
     double t[32];
     drst_retrain_result_t res;
     if (reps < 1 || reps > 32)
@@ -143,7 +146,7 @@ static int prequential(int argc, char **argv)
     drst_retrain_config_t rc = {0};
     rc.families = fam;
     rc.recent_weight = atof(opt(argc, argv, "weight", "3"));
-    rc.full_trees = atoi(opt(argc, argv, "trees", "200"));
+    rc.full_trees = atoi(opt(argc, argv, "trees", "0"));
     rc.full_epochs = atoi(opt(argc, argv, "epochs", "120"));
     rc.val_frac = atof(opt(argc, argv, "val", "0.2"));
     rc.threads = (size_t)strtoul(opt(argc, argv, "threads", "2"), NULL, 10);
@@ -258,8 +261,59 @@ static int prequential(int argc, char **argv)
     return 0;
 }
 
+/* monitor feed throughput: F features, stationary gaussian-ish values,
+ * no store and no model (the jsd detector + ring + reservoir per record) */
+static int monitor_mode(int argc, char **argv)
+{
+    char err[DRST_ERRLEN];
+    size_t F = (size_t)strtoul(opt(argc, argv, "features", "60"), NULL, 10);
+    size_t N = (size_t)strtoul(opt(argc, argv, "records", "1000000"), NULL, 10);
+    if (F == 0 || F > 4096 || N == 0)
+        return 2;
+    char **names = malloc(F * sizeof(char *));
+    double *x = malloc(4096 * F * sizeof(double));
+    for (size_t f = 0; f < F; f++) {
+        names[f] = malloc(16);
+        snprintf(names[f], 16, "f%zu", f);
+    }
+    uint64_t st = 1;
+    for (size_t i = 0; i < 4096 * F; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (double)(st >> 11) * 0x1.0p-53;
+    }
+    drst_monitor_config_t mc = {0};
+    mc.error_detector = "none";
+    drst_monitor_t *m =
+        drst_monitor_new(&mc, (const char *const *)names, F, NULL, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "bench_retrain: %s\n", err);
+        return 1;
+    }
+    double best = 1e300;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now_s();
+        for (size_t i = 0; i < N; i++)
+            if (drst_monitor_feed(m, x + (i & 4095) * F, x[(i & 4095) * F], NAN, NULL, err,
+                                  sizeof(err)) != DRST_OK)
+                return 1;
+        double t = now_s() - t0;
+        if (t < best)
+            best = t;
+    }
+    printf("monitor_features %zu\nmonitor_records_per_s %.0f\nmonitor_feature_updates_per_s %.0f\n",
+           F, (double)N / best, (double)N * (double)F / best);
+    drst_monitor_free(m);
+    for (size_t f = 0; f < F; f++)
+        free(names[f]);
+    free(names);
+    free(x);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "monitor"))
+        return monitor_mode(argc, argv);
     if (argc >= 3 && !strcmp(argv[1], "window"))
         return window_mode(argc, argv);
     if (argc >= 4 && !strcmp(argv[1], "prequential"))

@@ -5,6 +5,7 @@
 # the same window (StandardScaler + MLP, Adam, a tier-A grid of 4 settings
 # scored with a few epochs on the held-back last 20 %, then the best trained
 # for 100 epochs), torch on 2 threads, in the same run. Target: <= 2 s.
+# Also: monitor feed throughput on one core (drst_monitor_feed, 60 features).
 # Optional (BENCH_PREQ=1): the prequential figure on the whole stream.
 # Env: DRST_BENCH_BIN (dir holding bench_retrain), DRST_DATA, DRST_PYTHON,
 #      RETRAIN_ROWS (300) RETRAIN_REPS (3) BENCH_PREQ (0) PREQ_ARGS ("refresh=25 weight=5")
@@ -19,6 +20,10 @@ reps=${RETRAIN_REPS:-3}
 [ -x "$bin" ] || { echo "run_retrain: $bin not built" >&2; exit 1; }
 [ -f "$stage2" ] || { echo "run_retrain: $stage2 not found, skipped" >&2; exit 0; }
 echo "load before: $(uptime)"
+pin=""
+command -v taskset >/dev/null && pin="taskset -c 0"
+echo "monitor feed, one core (jsd window + labels ring + reservoir; target >= 10 M feature-updates/s):"
+$pin "$bin" monitor features=60 records=500000
 out=$("$bin" window "$stage2" rows="$rows" reps="$reps" threads=2)
 echo "$out"
 drst=$(echo "$out" | sed -n 's/^tierA_wall_s_median //p')

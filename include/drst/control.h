@@ -294,7 +294,7 @@ typedef struct drst_retrain_config {
      */
     size_t fresh_rows;
     int no_refit;             /**< do not refit the winner on the validation rows too */
-    int full_trees;           /**< gbdt trees of the full training [200] */
+    int full_trees;           /**< gbdt trees of the full training [100] */
     int full_epochs;          /**< mlp epochs of the full training [120] */
     double lease_ttl;         /**< seconds [60] */
     const char *owner;        /**< lease owner ["retrainer-<pid>"] */

@@ -96,7 +96,10 @@ drst_err_t drst_model_slot_swap(drst_model_slot_t *s, drst_model_t *adaptive, ui
 
 /** @brief Current adaptive version (relaxed read, any thread). */
 uint64_t drst_model_slot_version(drst_model_slot_t *s);
-/** @brief Content hash (hex) of the served adaptive model; copied into buf[65]. */
+/**
+ * @brief Content hash (hex) of the served adaptive model; copied into buf[65].
+ * @locks the writer mutex: not to be called inside a read-side section.
+ */
 void drst_model_slot_adaptive_hash(drst_model_slot_t *s, char buf[65]);
 
 /* ------------------------------------------------------------------ */

@@ -65,6 +65,10 @@ struct drst_store_ops {
     int (*exists)(void *state, const char *key);
     /** Remove an object (for tests and garbage collection). NOTFOUND if absent. */
     drst_err_t (*del)(void *state, const char *key, char *err, size_t errlen);
+    /** Optional (NULL: writes are never pending): wait up to timeout_s for
+     * asynchronous writes to reach the backend. DRST_OK when none is left,
+     * else DRST_ERR_TIMEOUT naming how many remain and the last upload error. */
+    drst_err_t (*flush)(void *state, double timeout_s, char *err, size_t errlen);
 };
 
 /** @brief 1 if `key` is a valid store key, else 0. */
@@ -72,8 +76,9 @@ int drst_store_key_valid(const char *key);
 
 /**
  * @brief Open a store: a directory path, or `file://PATH` (created if
- * missing, with datasets/ models/ state/ results/). `s3://` is not in this
- * build yet (DRST_ERR_UNSUPPORTED).
+ * missing, with datasets/ models/ state/ results/), or `s3://bucket/prefix`
+ * (local-first: writes land in a spool and are uploaded asynchronously; see
+ * docs/s3.md for endpoint, region and credentials).
  * @return a handle owned by the caller (drst_store_close()) or NULL.
  */
 drst_store_t *drst_store_open(const char *uri, char *err, size_t errlen);
@@ -94,6 +99,13 @@ drst_err_t drst_store_list(drst_store_t *s, const char *prefix, drst_store_list_
                            char *err, size_t errlen) DRST_WUR;
 int drst_store_exists(drst_store_t *s, const char *key);
 drst_err_t drst_store_delete(drst_store_t *s, const char *key, char *err, size_t errlen) DRST_WUR;
+
+/**
+ * @brief Wait up to `timeout_s` seconds for asynchronous writes (S3 spool) to
+ * reach the backend. A backend without pending writes returns DRST_OK at once.
+ * @return DRST_OK, or DRST_ERR_TIMEOUT naming how many writes remain.
+ */
+drst_err_t drst_store_flush(drst_store_t *s, double timeout_s, char *err, size_t errlen) DRST_WUR;
 
 /* ---- model releases ---- */
 

@@ -429,8 +429,32 @@ typedef struct drst_broker drst_broker_t;
 
 /** @brief Start a mock cluster of `nbrokers` brokers. */
 drst_broker_t *drst_broker_new(int nbrokers, char *err, size_t errlen);
-/** @brief "127.0.0.1:port,..." (owned by the broker). */
+/**
+ * @brief The address clients should bootstrap from, owned by the broker:
+ * the fixed listener's "host:port" after drst_broker_listen(), otherwise
+ * the mock brokers' own "127.0.0.1:port,..." (ephemeral ports).
+ */
 const char *drst_broker_bootstraps(const drst_broker_t *b);
+/** @brief Always the mock brokers' own "127.0.0.1:port,..." (owned by the broker). */
+const char *drst_broker_cluster_bootstraps(const drst_broker_t *b);
+/**
+ * @brief Accept Kafka clients on a fixed bootstrap address `host`:`port`
+ * (host NULL or "" means 127.0.0.1; port 1..65535).
+ *
+ * librdkafka 2.0.2's mock brokers can only bind ephemeral loopback ports,
+ * so this binds host:port itself and relays every accepted TCP connection
+ * byte-for-byte to broker 1 (one relay thread, poll()-based, 64 KiB per
+ * direction per connection, at most 256 connections at once). Clients
+ * bootstrap through it and then connect to the brokers' advertised
+ * addresses (127.0.0.1:ephemeral), so they must run on the same host.
+ * Call once, before clients connect; drst_broker_free() stops the relay.
+ *
+ * @return DRST_OK; DRST_ERR_IO with the address and errno text in err
+ * (e.g. "broker: cannot bind 127.0.0.1:9092: Address already in use");
+ * DRST_ERR_INVAL for a bad port; DRST_ERR_STATE if already listening.
+ */
+drst_err_t drst_broker_listen(drst_broker_t *b, const char *host, int port, char *err,
+                              size_t errlen) DRST_WUR;
 drst_err_t drst_broker_create_topic(drst_broker_t *b, const char *topic, int32_t partitions,
                                     char *err, size_t errlen) DRST_WUR;
 /** @brief Take broker `id` (1-based) down or bring it back up. */

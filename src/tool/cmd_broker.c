@@ -9,33 +9,55 @@
 static void help(void)
 {
     printf(
-        "usage: drst broker [--brokers N] [--topic T --partitions P]...\n\n"
+        "usage: drst broker [--port N] [--host H] [--brokers N] [--topic T --partitions P]...\n\n"
         "Start a local Kafka-protocol broker for DEVELOPMENT AND TESTS ONLY: librdkafka's\n"
         "built-in mock cluster, in memory, on loopback. Nothing is persisted; there is no\n"
         "security, no replication worth the name and no tuning. Production uses a real\n"
         "Kafka cluster (point --bootstrap of produce/consume at it).\n\n"
-        "The first line printed is the bootstrap address (host:port[,host:port...]); the\n"
-        "broker then runs until interrupted (SIGINT or SIGTERM).\n\n"
+        "The first line printed is the bootstrap address clients should use; the broker\n"
+        "then runs until interrupted (SIGINT or SIGTERM, exit status 0).\n\n"
         "options:\n"
+        "  --port N         fixed bootstrap port, 1..65535 (default: 0 = none, see below;\n"
+        "                   environment DRST_BROKER_PORT)\n"
+        "  --host H         address the --port listener binds (default 127.0.0.1)\n"
         "  --brokers N      number of mock brokers (default 1)\n"
         "  --topic T        create topic T (repeatable; topics are also auto-created on\n"
         "                   first use with the mock's default partition count)\n"
-        "  --partitions P   partitions of the preceding --topic (default 3)\n"
-        "  --port N         accepted only as 0: this librdkafka binds ephemeral ports\n\n"
-        "example:\n"
-        "  drst broker --topic telemetry --partitions 3 > broker.addr &\n"
-        "  drst produce --data stage.csv --topic telemetry --bootstrap $(head -1 broker.addr)\n");
+        "  --partitions P   partitions of the preceding --topic (default 3)\n\n"
+        "What --port does: this librdkafka (2.0.2) gives its mock brokers ephemeral\n"
+        "loopback ports and has no way to choose them. Without --port the first line lists\n"
+        "those ports (127.0.0.1:EPHEMERAL[,...]). With --port N, drst binds H:N itself and\n"
+        "relays every TCP connection made to it, byte for byte, to mock broker 1; the first\n"
+        "line is then H:N. Kafka clients bootstrap through H:N, and the metadata they get\n"
+        "back sends them to the brokers' own addresses (127.0.0.1:EPHEMERAL), so clients\n"
+        "must run on this host. A port already in use is an error (exit status 1).\n\n"
+        "examples:\n"
+        "  drst broker --port 9092 --topic telemetry --partitions 3 &\n"
+        "  drst produce --data stage.csv --topic telemetry --bootstrap 127.0.0.1:9092\n"
+        "  kcat -b 127.0.0.1:9092 -C -t telemetry -e\n"
+        "  drst broker --topic telemetry > broker.addr &     # ephemeral ports only\n"
+        "  drst consume --topic telemetry --group g --bootstrap $(head -1 broker.addr)\n");
+}
+
+static int parse_port(const char *v, long *port)
+{
+    char *end;
+    *port = strtol(v, &end, 10);
+    return !*v || *end || *port < 0 || *port > 65535 ? -1 : 0;
 }
 
 int cmd_broker(int argc, char **argv)
 {
     char err[DRST_ERRLEN];
     const char *topics[64];
-    long parts[64];
+    const char *host = "127.0.0.1", *env = getenv("DRST_BROKER_PORT");
+    long parts[64], port = 0;
     int ntopics = 0, nbrokers = 1, sig = 0;
     drst_broker_t *b;
     sigset_t set;
 
+    if (env && *env && parse_port(env, &port))
+        return tool_usage_error("broker", "DRST_BROKER_PORT: expected 0..65535, got '%s'", env);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -63,18 +85,20 @@ int cmd_broker(int argc, char **argv)
             parts[ntopics - 1] = p;
             i++;
         } else if (!strcmp(a, "--port") && v) {
-            if (strcmp(v, "0") != 0)
-                return tool_usage_error("broker",
-                                        "--port %s: this librdkafka's mock cluster only binds "
-                                        "ephemeral ports; read the address from the first line",
-                                        v);
+            if (parse_port(v, &port))
+                return tool_usage_error("broker", "--port: expected 0..65535, got '%s'", v);
+            i++;
+        } else if (!strcmp(a, "--host") && v) {
+            if (!*v)
+                return tool_usage_error("broker", "--host: empty address");
+            host = v;
             i++;
         } else {
             return tool_usage_error("broker", "unknown or incomplete option '%s'", a);
         }
     }
-    /* Block the signals before librdkafka starts its threads so that only
-     * sigwait() below sees them. */
+    /* Block the signals before librdkafka and the relay start their threads
+     * so that only sigwait() below sees them. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
@@ -82,6 +106,12 @@ int cmd_broker(int argc, char **argv)
     b = drst_broker_new(nbrokers, err, sizeof(err));
     if (!b)
         return tool_error("%s", err);
+    /* Bind before creating topics: a port in use fails fast, before any
+     * client could mistake this broker for a working one. */
+    if (port > 0 && drst_broker_listen(b, host, (int)port, err, sizeof(err))) {
+        drst_broker_free(b);
+        return tool_error("%s", err);
+    }
     for (int i = 0; i < ntopics; i++) {
         if (drst_broker_create_topic(b, topics[i], (int32_t)parts[i], err, sizeof(err))) {
             drst_broker_free(b);
@@ -90,9 +120,17 @@ int cmd_broker(int argc, char **argv)
     }
     printf("%s\n", drst_broker_bootstraps(b));
     fflush(stdout);
-    fprintf(stderr, "drst broker: listening on %s (development/test broker; Ctrl-C stops it)\n",
-            drst_broker_bootstraps(b));
-    sigwait(&set, &sig);
+    if (port > 0)
+        fprintf(stderr,
+                "drst broker: bootstrap %s, relayed to mock broker 1 of %s "
+                "(development/test broker; Ctrl-C stops it)\n",
+                drst_broker_bootstraps(b), drst_broker_cluster_bootstraps(b));
+    else
+        fprintf(stderr, "drst broker: listening on %s (development/test broker; Ctrl-C stops it)\n",
+                drst_broker_bootstraps(b));
+    if (sigwait(&set, &sig) != 0)
+        sig = SIGTERM; /* only EINVAL, impossible with this set: stop anyway */
+    fprintf(stderr, "drst broker: %s, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     drst_broker_free(b);
     return TOOL_OK;
 }

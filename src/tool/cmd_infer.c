@@ -447,6 +447,9 @@ int cmd_infer(int argc, char **argv)
             fclose(mf);
     }
 done:
+    /* the consumers are about to be freed: a late signal must not reach them */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     drst_guard_free(guard);
     for (int i = 0; i < g_ncons; i++) {
         drst_infer_t *c = g_cons[i];

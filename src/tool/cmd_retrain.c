@@ -46,7 +46,7 @@ static void usage(FILE *out)
             "  --seed N             seed (default 42)\n"
             "  --weight W           copies of each window row (default 3)\n"
             "  --min-gain G         gate: new acc@0.2+acc@0.05 >= serving + G (default 0)\n"
-            "  --trees N            gbdt trees of the full training (default 200)\n"
+            "  --trees N            gbdt trees of the full training (default 100)\n"
             "  --epochs N           mlp epochs of the full training (default 120)\n"
             "  --lease-ttl SEC      lease duration, renewed every rung (default 60)\n"
             "  --owner NAME         lease owner (default retrainer-<pid>)\n"

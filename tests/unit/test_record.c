@@ -154,6 +154,154 @@ static void test_alignment(void **state)
     drst_schema_free(s);
 }
 
+/* Decode `text` with schema s (names nm[0..n)) and compare every feature
+ * with jansson's reading of the same text; missing ones must hold the
+ * default. Returns the record's counters through r. */
+static void check_order_case(const drst_schema_t *s, const char *const *nm, const double *def,
+                             size_t n, const char *text, drst_record_t *r)
+{
+    char err[DRST_ERRLEN];
+    json_error_t je;
+    json_t *root = json_loads(text, 0, &je), *feat;
+    size_t present = 0;
+    assert_non_null(root);
+    feat = json_object_get(root, "features");
+    assert_int_equal(drst_record_decode_json(s, text, strlen(text), r, err, sizeof(err)), DRST_OK);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(feat, nm[i]);
+        double want = v && json_is_number(v) ? json_number_value(v) : def[i];
+        present += v && json_is_number(v);
+        assert_memory_equal(&r->features[i], &want, sizeof(double));
+    }
+    assert_int_equal(r->n_missing, n - present);
+    json_decref(root);
+}
+
+/* The decoder guesses each feature name from the key order of the records
+ * it saw before (starting with the schema order). Guesses are only hints:
+ * a record in another order, with a missing key, an unknown key or a name
+ * that is a prefix of another must decode exactly as jansson reads it. */
+static void test_json_key_order_prediction(void **state)
+{
+    static const char *nm[] = {"ab", "abc", "x_1", "y", "zz", "abcd"};
+    static const double def[] = {-1, -2, -3, -4, -5, -6};
+    char err[DRST_ERRLEN];
+    drst_schema_t *s = drst_schema_new(nm, 6, def, err, sizeof(err));
+    double f[6];
+    drst_record_t r = {.features = f};
+    static const char *schema_order =
+        "{\"seq\":1,\"features\":{\"ab\":1,\"abc\":2,\"x_1\":3,\"y\":4,\"zz\":5,\"abcd\":6}}";
+    static const char *reversed =
+        "{\"seq\":2,\"features\":{\"abcd\":60,\"zz\":50,\"y\":40,\"x_1\":30,\"abc\":20,\"ab\":10}}";
+    static const char *shuffled = "{\"features\":{\"y\":-4.5,\"abcd\":6e3,\"ab\":0.1,\"zz\":-0.0,"
+                                  "\"abc\":123456789012345678,\"x_1\":1e-5}}";
+    /* b_x is missing, "abcde" and "a" are unknown, prefixes of known names */
+    static const char *gaps = "{\"features\":{\"abcd\":7,\"a\":9,\"ab\":8,\"abcde\":1,"
+                              "\"y\":null,\"zz\":3}}";
+    static const char *spaced = "{ \"features\" : { \"ab\" : 1 , \"abc\" :2, \"x_1\": 3 ,"
+                                "\"y\":4 ,\"zz\"\n:\t5,\"abcd\":-6 } }";
+    (void)state;
+    assert_non_null(s);
+    for (int rep = 0; rep < 3; rep++) {
+        check_order_case(s, nm, def, 6, schema_order, &r);
+        assert_int_equal(r.n_unknown, 0);
+        check_order_case(s, nm, def, 6, reversed, &r); /* order changes */
+        check_order_case(s, nm, def, 6, reversed, &r); /* learnt order */
+        assert_int_equal(r.n_unknown, 0);
+        check_order_case(s, nm, def, 6, shuffled, &r);
+        check_order_case(s, nm, def, 6, gaps, &r);
+        assert_int_equal(r.n_missing, 3); /* abc, x_1, y (null) */
+        assert_int_equal(r.n_unknown, 2);
+        check_order_case(s, nm, def, 6, gaps, &r);
+        assert_int_equal(r.n_missing, 3);
+        assert_int_equal(r.n_unknown, 2);
+        check_order_case(s, nm, def, 6, spaced, &r);
+        assert_int_equal(r.n_missing, 0);
+    }
+    {
+        /* a later duplicate wins, a later null makes it missing (jansson
+         * keeps the last value too) */
+        const char *dup = "{\"features\":{\"ab\":1,\"ab\":2,\"zz\":3,\"zz\":null}}";
+        assert_int_equal(drst_record_decode_json(s, dup, strlen(dup), &r, err, sizeof(err)),
+                         DRST_OK);
+        assert_true(f[0] == 2 && f[4] == -5);
+        assert_int_equal(r.n_missing, 5);
+    }
+    drst_schema_free(s);
+}
+
+/* Numbers as any writer may print them, in feature position (the inline
+ * integer path and the general parser), against strtod bit for bit. */
+static void test_json_numbers_vs_strtod(void **state)
+{
+    static const char *nm[] = {"v", "w"};
+    drst_schema_t *s = drst_schema_new(nm, 2, NULL, NULL, 0);
+    double f[2];
+    drst_record_t r = {.features = f};
+    char num[64], text[256], err[DRST_ERRLEN];
+    static const char *fixed[] = {"0",
+                                  "-0",
+                                  "1",
+                                  "9",
+                                  "10",
+                                  "123456789012345",
+                                  "1234567890123456",
+                                  "9007199254740993",
+                                  "18446744073709551616",
+                                  "-99999999",
+                                  "12345678",
+                                  "123456789",
+                                  "0.1",
+                                  "1e22",
+                                  "1e23",
+                                  "2.5e-324",
+                                  "4.9406564584124654e-324",
+                                  "1.7976931348623157e308",
+                                  "1e400",
+                                  "-1e-400",
+                                  "0.000000000000000000000000001",
+                                  "123.456e-7",
+                                  "100000000000000000000000000000000000000001",
+                                  "7E+2"};
+    (void)state;
+    srand(7);
+    for (int it = 0; it < 60000; it++) {
+        double want;
+        if ((size_t)it < sizeof(fixed) / sizeof(fixed[0])) {
+            snprintf(num, sizeof(num), "%s", fixed[it]);
+        } else {
+            int kind = it % 5, nd = 1 + rand() % 19;
+            size_t k = 0;
+            if (rand() % 4 == 0)
+                num[k++] = '-';
+            num[k++] = (char)('1' + rand() % 9);
+            for (int d = 1; d < nd; d++)
+                num[k++] = (char)('0' + rand() % 10);
+            if (kind >= 2) { /* fraction */
+                num[k++] = '.';
+                for (int d = 0, m = 1 + rand() % 12; d < m; d++)
+                    num[k++] = (char)('0' + rand() % 10);
+            }
+            if (kind >= 3) /* exponent */
+                k += (size_t)snprintf(num + k, sizeof(num) - k, "e%d", rand() % 700 - 350);
+            num[k] = 0;
+        }
+        want = strtod(num, NULL);
+        /* the number last, then first (followed by '}' and by ',') */
+        snprintf(text, sizeof(text), "{\"features\":{\"w\":1,\"v\":%s}}", num);
+        assert_int_equal(drst_record_decode_json(s, text, strlen(text), &r, err, sizeof(err)),
+                         DRST_OK);
+        if (memcmp(&f[0], &want, sizeof(double)) != 0)
+            fail_msg("%s: decoded %.17g, strtod %.17g", num, f[0], want);
+        snprintf(text, sizeof(text), "{\"features\":{\"v\":%s,\"w\":1},\"label\":%s}", num, num);
+        assert_int_equal(drst_record_decode_json(s, text, strlen(text), &r, err, sizeof(err)),
+                         DRST_OK);
+        if (memcmp(&f[0], &want, sizeof(double)) != 0 || memcmp(&r.label, &want, sizeof(double)))
+            fail_msg("%s: decoded %.17g / label %.17g, strtod %.17g", num, f[0], r.label, want);
+    }
+    drst_schema_free(s);
+}
+
 static void test_sentinel(void **state)
 {
     drst_schema_t *s = mk();
@@ -297,6 +445,8 @@ int main(void)
         cmocka_unit_test(test_json_decode_vs_jansson),
         cmocka_unit_test(test_json_random_roundtrip),
         cmocka_unit_test(test_alignment),
+        cmocka_unit_test(test_json_key_order_prediction),
+        cmocka_unit_test(test_json_numbers_vs_strtod),
         cmocka_unit_test(test_sentinel),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_binary),

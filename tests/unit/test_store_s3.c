@@ -21,6 +21,7 @@
 #include "drst/control.h"
 #include "drst/drst.h"
 #include "drst/infer.h"
+#include "store/s3_int.h"
 
 static char g_tmp[256], g_srv[300], g_endpoint[300], g_port[300];
 static int g_nspool;
@@ -153,6 +154,9 @@ static void test_basic(void **st)
     get_str(b, "datasets/x.csv", "hello");
     get_str(b, "models/p", "v2");
     get_str(b, "models/log", "a\nb\n");
+    /* an append queued on top of the object in S3 */
+    assert_int_equal(drst_store_append(b, "models/log", "c\n", 2, err, sizeof(err)), DRST_OK);
+    get_str(b, "models/log", "a\nb\nc\n");
     assert_int_equal(drst_store_exists(b, "models/p"), 1);
     assert_int_equal(drst_store_exists(b, "models/nope"), 0);
     unsigned char *buf = NULL;
@@ -169,6 +173,7 @@ static void test_basic(void **st)
     k.n = 0;
     assert_int_equal(drst_store_list(c, "", collect, &k, err, sizeof(err)), DRST_OK);
     assert_int_equal(k.n, 2);
+    get_str(c, "models/log", "a\nb\nc\n");
     drst_store_close(c);
 }
 
@@ -356,6 +361,15 @@ static void test_outage(void **st)
     drst_store_t *a = open_store("s3://drst/outage", spa, sizeof(spa));
     assert_int_equal(drst_store_put_atomic(a, "models/ptr", "none", 4, err, sizeof(err)), DRST_OK);
     server_stop();
+    /* a publish while the server is down: spooled, never waits */
+    drst_model_t *m = train(4);
+    drst_release_t rel, got;
+    double p0 = now_s();
+    assert_int_equal(drst_store_publish_model(a, m, DRST_PUBLISH_BOTH, &rel, err, sizeof(err)),
+                     DRST_OK);
+    print_message("publish with the server down returned in %.1f ms\n", (now_s() - p0) * 1e3);
+    assert_int_equal(drst_store_read_pointer(a, "latest", &got, err, sizeof(err)), DRST_OK);
+    assert_string_equal(got.model_key, rel.model_key);
     double t0 = now_s(), maxlat = 0;
     int n = 0;
     while (now_s() - t0 < 5.0) {
@@ -414,6 +428,17 @@ static void test_outage(void **st)
     snprintf(key, sizeof(key), "results/r%05d", n - 1);
     snprintf(val, sizeof(val), "value %d", n - 1);
     get_str(b, key, val);
+    drst_model_t *lm = NULL;
+    assert_int_equal(drst_store_load_model(b, "latest", &lm, &got, err, sizeof(err)), DRST_OK);
+    assert_string_equal(got.model_key, rel.model_key);
+    assert_string_equal(drst_model_hash_hex(lm), drst_model_hash_hex(m));
+    unsigned char *h = NULL;
+    size_t hl;
+    assert_int_equal(drst_store_get(b, "models/history", &h, &hl, err, sizeof(err)), DRST_OK);
+    assert_non_null(strstr((char *)h, rel.model_key));
+    free(h);
+    drst_model_free(lm);
+    drst_model_free(m);
     drst_store_close(b);
 }
 
@@ -441,6 +466,32 @@ static void test_restart_drains(void **st)
     get_str(b, "models/latest", "models/m1");
     get_str(b, "models/m1", "M");
     drst_store_close(b);
+}
+
+/* The backend's flush op: waits for the spool; on timeout it says how much
+ * is left and why the uploads fail, without credentials. */
+static void test_flush(void **st)
+{
+    (void)st;
+    char err[DRST_ERRLEN], sp[512];
+    void *b = NULL;
+    snprintf(sp, sizeof(sp), "%s/spool-flush", g_tmp);
+    setenv("DRST_S3_SPOOL", sp, 1);
+    assert_int_equal(drst_store_s3_ops.open("drst/flush", &b, err, sizeof(err)), DRST_OK);
+    assert_int_equal(drst_store_s3_ops.put_atomic(b, "models/x", "1", 1, err, sizeof(err)),
+                     DRST_OK);
+    assert_int_equal(drst_store_s3_ops.flush(b, 20, err, sizeof(err)), DRST_OK);
+    server_stop();
+    assert_int_equal(drst_store_s3_ops.put_atomic(b, "models/x", "2", 1, err, sizeof(err)),
+                     DRST_OK);
+    assert_int_equal(drst_store_s3_ops.flush(b, 0.5, err, sizeof(err)), DRST_ERR_TIMEOUT);
+    print_message("flush during the outage: %s\n", err);
+    assert_non_null(strstr(err, "1 write(s) still in the spool"));
+    assert_non_null(strstr(err, g_endpoint));
+    assert_null(strstr(err, "S3RVER"));
+    assert_int_equal(server_start(g_port), 0);
+    assert_int_equal(drst_store_s3_ops.flush(b, 30, err, sizeof(err)), DRST_OK);
+    drst_store_s3_ops.close(b);
 }
 
 static void test_wrong_credentials(void **st)
@@ -513,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_state_lock),
         cmocka_unit_test(test_outage),
         cmocka_unit_test(test_restart_drains),
+        cmocka_unit_test(test_flush),
         cmocka_unit_test(test_wrong_credentials),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -296,7 +296,7 @@ drst_err_t drst_retrain_window(const drst_table_t *window, const drst_table_t *r
     if (!cfg.replay_max)
         cfg.replay_max = 4000;
     if (cfg.full_trees <= 0)
-        cfg.full_trees = 200;
+        cfg.full_trees = 100;
     if (cfg.full_epochs <= 0)
         cfg.full_epochs = 120;
     if (!res)

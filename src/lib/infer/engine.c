@@ -76,7 +76,8 @@ struct drst_infer {
     int64_t *off;
     unsigned char *has;
     drst_model_scratch_t *scr;
-    const void *scr_view; /* view the scratch was reserved for */
+    uint64_t scr_version; /* view version the scratch was reserved for (a freed view's address may
+                             be reused; versions are not) */
     FILE *trace, *mfile;
     atomic_int stop;
     pthread_mutex_t smu;
@@ -535,7 +536,7 @@ static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eo
         sv = drst_model_slot_enter(c->slot);
         w = drst_schema_size(sv->schema);
         na = drst_model_nfeatures(sv->adaptive);
-        if ((const void *)sv != c->scr_view) {
+        if (sv->version != c->scr_version) {
             /* A new view: only now may buffers grow (allocation per swap). */
             if ((rc = fit(c, w, na)) != DRST_OK ||
                 (rc = drst_model_scratch_reserve(c->scr, sv->baseline)) != DRST_OK ||
@@ -543,7 +544,7 @@ static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eo
                 drst_model_slot_exit(c->slot);
                 return drst_seterr(err, errlen, DRST_ERR_NOMEM, "infer: out of memory");
             }
-            c->scr_view = sv;
+            c->scr_version = sv->version;
         }
         ident = 1;
         for (size_t j = 0; j < na; j++)

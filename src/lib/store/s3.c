@@ -29,6 +29,58 @@ void s3_global_init(void)
     pthread_once(&global_once, global_init);
 }
 
+/* Connections are reused across requests and threads of one handle: a
+ * reader polling a pointer must not open a TCP connection per poll. */
+struct s3_share {
+    CURLSH *sh;
+    pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access acc, void *ud)
+{
+    (void)h;
+    (void)acc;
+    struct s3_share *s = ud;
+    pthread_mutex_lock(&s->mu[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+    (void)h;
+    struct s3_share *s = ud;
+    pthread_mutex_unlock(&s->mu[data]);
+}
+
+struct s3_share *s3_share_new(void)
+{
+    s3_global_init();
+    struct s3_share *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (!(s->sh = curl_share_init())) {
+        free(s);
+        return NULL;
+    }
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&s->mu[i], NULL);
+    curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
+    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    return s;
+}
+
+void s3_share_free(struct s3_share *s)
+{
+    if (!s)
+        return;
+    curl_share_cleanup(s->sh);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&s->mu[i]);
+    free(s);
+}
+
 int s3_urlencode(const char *in, int keep_slash, char *out, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -115,6 +167,25 @@ static void sha256_hex(const void *buf, size_t len, char out[65])
     out[64] = 0;
 }
 
+int s3_etag_mismatch(const char *etag, const void *body, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(etag);
+    if (n != 34 || etag[0] != '"' || etag[33] != '"')
+        return 0; /* multipart or opaque ETag: not an MD5 of the bytes */
+    for (size_t i = 1; i < 33; i++)
+        if (!strchr(hex, etag[i]))
+            return 0;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(body ? body : "", len, md, &mdlen, EVP_md5(), NULL) || mdlen != 16)
+        return 0;
+    for (unsigned i = 0; i < 16; i++)
+        if (etag[1 + 2 * i] != hex[md[i] >> 4] || etag[2 + 2 * i] != hex[md[i] & 15])
+            return 1;
+    return 0;
+}
+
 void s3_resp_free(s3_resp_t *r)
 {
     if (r) {
@@ -193,6 +264,8 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
+    if (c->share)
+        curl_easy_setopt(h, CURLOPT_SHARE, c->share->sh);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
     curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
@@ -205,6 +278,11 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 30000L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    /* a transfer that stalls (a server answering with a short body on a
+     * kept-alive connection: s3rver while it rewrites the object) is cut
+     * after stall_s without progress instead of waiting for the server */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->stall_s > 0 ? c->stall_s : 2L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode cc = curl_easy_perform(h);
     if (sk.oom) {

@@ -15,9 +15,15 @@ typedef struct s3_conf {
     char key_id[256];
     char secret[256];
     char bucket[256];
-    char prefix[512]; /**< "" or "a/b/" (always ends with '/') */
-    long timeout_ms;  /**< per request */
+    char prefix[512];       /**< "" or "a/b/" (always ends with '/') */
+    long timeout_ms;        /**< per request */
+    long stall_s;           /**< abort a transfer without progress for this long */
+    struct s3_share *share; /**< connection cache shared by the handle's threads (may be NULL) */
 } s3_conf_t;
+
+/** A curl share (connection cache + DNS) with its locks, for one store handle. */
+struct s3_share *s3_share_new(void);
+void s3_share_free(struct s3_share *sh);
 
 /** One HTTP exchange's outcome. body is malloc'd (NUL-terminated), caller frees. */
 typedef struct s3_resp {
@@ -41,6 +47,10 @@ void s3_global_init(void);
 drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, const char *key,
                       const char *query, const void *body, size_t blen, const char *hdr_if,
                       s3_resp_t *r, char *err, size_t errlen);
+
+/** 1 if `etag` is a single-part ETag (quoted MD5 hex) that the bytes do not
+ * match: a read that raced a replace on a server without atomic objects. */
+int s3_etag_mismatch(const char *etag, const void *body, size_t len);
 
 /** Free r->body. */
 void s3_resp_free(s3_resp_t *r);

@@ -45,7 +45,7 @@
 #define CACHE_OBJ_MAX (8u << 20)
 #define SPOOL_MAGIC   "DRSTSPOOL1 "
 
-enum { K_IMMUTABLE = 'I', K_ATOMIC = 'A', K_DELETE = 'D' };
+enum { K_IMMUTABLE = 'I', K_ATOMIC = 'A', K_DELETE = 'D', K_APPEND = 'P' };
 
 typedef struct pend {
     uint64_t seq;
@@ -70,6 +70,8 @@ typedef struct s3st {
     pend_t *pend;
     size_t npend, cappend;
     uint64_t next_seq;
+    uint64_t inflight;          /* seq being uploaded, UINT64_MAX if none */
+    char last_err[DRST_ERRLEN]; /* last failed upload (no credentials in it) */
     int stop, th_started;
     pthread_t th;
     cent_t cache[CACHE_N];
@@ -174,6 +176,9 @@ static drst_err_t load_conf(s3_conf_t *c, char *err, size_t errlen)
     c->timeout_ms = 10000;
     if ((v = env("DRST_S3_TIMEOUT_MS")))
         c->timeout_ms = strtol(v, NULL, 10);
+    c->stall_s = 2;
+    if ((v = env("DRST_S3_STALL_S")))
+        c->stall_s = strtol(v, NULL, 10);
     return DRST_OK;
 }
 
@@ -324,7 +329,7 @@ static drst_err_t spool_scan(s3st_t *s, char *err, size_t errlen)
         char *path = entry_path(s, seq), *key = NULL;
         int kind = 0;
         if (!path || read_entry(path, &kind, &key, NULL, NULL) != 0 || !drst_store_key_valid(key) ||
-            (kind != K_IMMUTABLE && kind != K_ATOMIC && kind != K_DELETE)) {
+            (kind != K_IMMUTABLE && kind != K_ATOMIC && kind != K_DELETE && kind != K_APPEND)) {
             free(path);
             free(key);
             continue; /* not ours or unreadable: left alone */
@@ -479,7 +484,7 @@ static void cache_drop(s3st_t *s, const char *key)
 }
 
 /* One upload attempt of the head entry. 0 done, -1 retry later. */
-static int upload_one(s3st_t *s, uint64_t seq)
+static int upload_one(s3st_t *s, uint64_t seq, char *e, size_t el)
 {
     char *path = entry_path(s, seq), *key = NULL;
     unsigned char *body = NULL;
@@ -492,18 +497,48 @@ static int upload_one(s3st_t *s, uint64_t seq)
         done = 0; /* vanished or unreadable: nothing to upload */
         goto out;
     }
-    if (kind == K_DELETE) {
-        if (s3_request(&s->conf, "DeleteObject", "DELETE", key, NULL, NULL, 0, NULL, &r, NULL, 0) ==
+    if (kind == K_APPEND) {
+        /* read-modify-write at upload time (one writer per key, as for pointers) */
+        s3_resp_t g;
+        if (s3_request(&s->conf, "GetObject", "GET", key, NULL, NULL, 0, NULL, &g, e, el) !=
+            DRST_OK)
+            goto out;
+        if (g.status != 200 && g.status != 404)
+            s3_http_error(&s->conf, "GetObject", key, &g, e, el);
+        int ok = g.status == 404 ||
+                 (g.status == 200 && !(g.etag[0] && s3_etag_mismatch(g.etag, g.body, g.len)));
+        size_t old = g.status == 200 ? g.len : 0;
+        unsigned char *nb = ok ? malloc(old + blen + 1) : NULL;
+        if (nb) {
+            if (old)
+                memcpy(nb, g.body, old);
+            if (blen)
+                memcpy(nb + old, body, blen);
+            if (s3_request(&s->conf, "PutObject", "PUT", key, NULL, nb, old + blen, NULL, &r, e,
+                           el) == DRST_OK) {
+                done = r.status >= 200 && r.status < 300 ? 0 : -1;
+                if (done)
+                    s3_http_error(&s->conf, "PutObject", key, &r, e, el);
+                s3_resp_free(&r);
+            }
+            free(nb);
+        }
+        s3_resp_free(&g);
+    } else if (kind == K_DELETE) {
+        if (s3_request(&s->conf, "DeleteObject", "DELETE", key, NULL, NULL, 0, NULL, &r, e, el) ==
             DRST_OK) {
             done = (r.status >= 200 && r.status < 300) || r.status == 404 ? 0 : -1;
+            if (done)
+                s3_http_error(&s->conf, "DeleteObject", key, &r, e, el);
             s3_resp_free(&r);
         }
     } else if (s3_request(&s->conf, "PutObject", "PUT", key, NULL, body, blen,
-                          kind == K_IMMUTABLE ? "If-None-Match: *" : NULL, &r, NULL,
-                          0) == DRST_OK) {
+                          kind == K_IMMUTABLE ? "If-None-Match: *" : NULL, &r, e, el) == DRST_OK) {
         /* 412: an immutable object already there (same name = same content hash) */
         done = (r.status >= 200 && r.status < 300) || (kind == K_IMMUTABLE && r.status == 412) ? 0
                                                                                                : -1;
+        if (done)
+            s3_http_error(&s->conf, "PutObject", key, &r, e, el);
         s3_resp_free(&r);
     }
     if (done == 0)
@@ -526,9 +561,14 @@ static void *uploader(void *arg)
             continue;
         }
         uint64_t seq = s->pend[0].seq;
+        s->inflight = seq;
         pthread_mutex_unlock(&s->mu);
-        int ok = upload_one(s, seq);
+        char e[DRST_ERRLEN] = "";
+        int ok = upload_one(s, seq, e, sizeof(e));
         pthread_mutex_lock(&s->mu);
+        if (ok != 0 && e[0])
+            snprintf(s->last_err, sizeof(s->last_err), "%s", e);
+        s->inflight = UINT64_MAX;
         if (ok == 0) {
             backoff = s->backoff_min_ms;
             if (s->npend && s->pend[0].seq == seq) {
@@ -557,8 +597,28 @@ static int is_state(const char *key)
     return !strncmp(key, "state/", 6);
 }
 
+static drst_err_t remote_get1(s3st_t *s, const char *key, unsigned char **buf, size_t *len,
+                              char *err, size_t errlen);
+
+/* A body that does not match its MD5 ETag (s3rver serves half-replaced
+ * objects) is never cached nor returned: read again, a few times. */
 static drst_err_t remote_get(s3st_t *s, const char *key, unsigned char **buf, size_t *len,
                              char *err, size_t errlen)
+{
+    drst_err_t rc = DRST_OK;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        rc = remote_get1(s, key, buf, len, err, errlen);
+        if (rc != DRST_ERR_EOF)
+            return rc;
+        usleep(20000u << attempt);
+    }
+    return drst_seterr(err, errlen, DRST_ERR_IO,
+                       "s3: GetObject '%s' at %s/%s: the body never matched its ETag", key,
+                       s->conf.endpoint, s->conf.bucket);
+}
+
+static drst_err_t remote_get1(s3st_t *s, const char *key, unsigned char **buf, size_t *len,
+                              char *err, size_t errlen)
 {
     char etag[128] = "", hdr[160];
     s3_resp_t r;
@@ -592,13 +652,17 @@ static drst_err_t remote_get(s3st_t *s, const char *key, unsigned char **buf, si
         pthread_mutex_unlock(&s->mu);
         s3_resp_free(&r);
         if (rc == DRST_ERR_NOTFOUND) /* evicted meanwhile: fetch whole */
-            return remote_get(s, key, buf, len, err, errlen);
+            return remote_get1(s, key, buf, len, err, errlen);
         return rc == DRST_OK ? rc : drst_seterr(err, errlen, rc, "s3: out of memory");
     }
     if (r.status != 200) {
         rc = s3_http_error(&s->conf, "GetObject", key, &r, err, errlen);
         s3_resp_free(&r);
         return rc;
+    }
+    if (r.etag[0] && s3_etag_mismatch(r.etag, r.body, r.len)) {
+        s3_resp_free(&r);
+        return DRST_ERR_EOF; /* torn read: the caller retries */
     }
     if (r.etag[0] && r.len <= CACHE_OBJ_MAX) {
         unsigned char *copy = malloc(r.len + 1);
@@ -694,6 +758,7 @@ static drst_err_t s3_open(const char *location, void **state, char *err, size_t 
         return drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
     s->lockfd = -1;
     s->cond_support = -1;
+    s->inflight = UINT64_MAX;
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -756,6 +821,10 @@ static drst_err_t s3_open(const char *location, void **state, char *err, size_t 
     }
     if ((rc = spool_scan(s, err, errlen)) != DRST_OK)
         goto fail;
+    if (!(s->conf.share = s3_share_new())) {
+        rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: cannot create the connection cache");
+        goto fail;
+    }
     /* Fail early on what retrying cannot fix (credentials, missing bucket);
      * an unreachable server is fine: we work from the spool until it is back. */
     s3_resp_t r;
@@ -810,6 +879,7 @@ static void s3_close(void *state)
         free(s->cache[i].key);
         free(s->cache[i].buf);
     }
+    s3_share_free(s->conf.share);
     if (s->lockfd >= 0)
         close(s->lockfd);
     free(s->spool);
@@ -819,34 +889,130 @@ static void s3_close(void *state)
     free(s);
 }
 
+/* Bytes of spool entry `seq` into *out (appended at *len). 0 ok, -1 gone. */
+static int append_entry(const s3st_t *s, uint64_t seq, unsigned char **out, size_t *len)
+{
+    char *path = entry_path(s, seq);
+    unsigned char *b = NULL;
+    size_t bl = 0;
+    int k;
+    int ok = path ? read_entry(path, &k, NULL, &b, &bl) : -1;
+    free(path);
+    if (ok != 0)
+        return -1;
+    unsigned char *nb = realloc(*out, *len + bl + 1);
+    if (!nb) {
+        free(b);
+        return -2;
+    }
+    memcpy(nb + *len, b, bl);
+    *len += bl;
+    nb[*len] = 0;
+    *out = nb;
+    free(b);
+    return 0;
+}
+
+/* Read-your-writes: the newest pending write of `key` (plus the appends
+ * queued after it), else S3 plus every pending append. Entries uploaded
+ * while we read make us start over (the base could then hold them twice). */
 static drst_err_t s3_get(void *state, const char *key, unsigned char **buf, size_t *len, char *err,
                          size_t errlen)
 {
     s3st_t *s = state;
-    uint64_t seq = 0;
     *buf = NULL;
     *len = 0;
-    if (!is_state(key)) {
-        pthread_mutex_lock(&s->mu);
-        int kind = pending_of(s, key, &seq);
-        pthread_mutex_unlock(&s->mu);
-        if (kind == K_DELETE)
-            return drst_seterr(err, errlen, DRST_ERR_NOTFOUND, "s3: no key '%s'", key);
-        if (kind) {
-            char *path = entry_path(s, seq);
-            int k2;
-            int ok = path ? read_entry(path, &k2, NULL, buf, len) : -1;
-            free(path);
-            if (ok == 0)
-                return DRST_OK;
-            /* uploaded and removed meanwhile: read it from S3 */
-        }
+    if (is_state(key)) {
+        drst_err_t rc = remote_get(s, key, buf, len, err, errlen);
+        if (rc == DRST_ERR_NOTFOUND)
+            return drst_seterr(err, errlen, rc, "s3: no key '%s' in s3://%s/%s", key,
+                               s->conf.bucket, s->conf.prefix);
+        return rc;
     }
-    drst_err_t rc = remote_get(s, key, buf, len, err, errlen);
-    if (rc == DRST_ERR_NOTFOUND)
-        return drst_seterr(err, errlen, rc, "s3: no key '%s' in s3://%s/%s", key, s->conf.bucket,
-                           s->conf.prefix);
-    return rc;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t seqs[64];
+        int kinds[64], n = 0, overflow = 0;
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->npend; i++)
+            if (!strcmp(s->pend[i].key, key)) {
+                if (n == 64) { /* keep the newest 64 */
+                    memmove(seqs, seqs + 1, 63 * sizeof(*seqs));
+                    memmove(kinds, kinds + 1, 63 * sizeof(*kinds));
+                    n = 63;
+                    overflow = 1;
+                }
+                seqs[n] = s->pend[i].seq;
+                kinds[n++] = s->pend[i].kind;
+            }
+        pthread_mutex_unlock(&s->mu);
+        int j = n - 1;
+        while (j >= 0 && kinds[j] == K_APPEND)
+            j--;
+        if (overflow && j < 0) {
+            /* more than 64 queued appends: wait for the uploader a little */
+            usleep(50000);
+            continue;
+        }
+        unsigned char *b = NULL;
+        size_t bl = 0;
+        int found = 1;
+        drst_err_t rc = DRST_OK;
+        if (j >= 0 && kinds[j] == K_DELETE) {
+            found = 0;
+        } else if (j >= 0) {
+            int a = append_entry(s, seqs[j], &b, &bl);
+            if (a == -2)
+                return drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
+            if (a != 0)
+                continue; /* uploaded meanwhile */
+        } else {
+            rc = remote_get(s, key, &b, &bl, err, errlen);
+            if (rc == DRST_ERR_NOTFOUND)
+                found = 0;
+            else if (rc != DRST_OK)
+                return rc;
+            if (n > 0) {
+                int first_there = 0;
+                pthread_mutex_lock(&s->mu);
+                for (size_t k = 0; k < s->npend && !first_there; k++)
+                    first_there = s->pend[k].seq == seqs[0];
+                if (s->inflight == seqs[0])
+                    first_there = 0; /* its PUT may already be in the base */
+                pthread_mutex_unlock(&s->mu);
+                if (!first_there) {
+                    usleep(5000);
+                    free(b);
+                    continue; /* an append reached S3 while we read it */
+                }
+            }
+        }
+        int gone = 0;
+        for (int i = j + 1; i < n && !gone; i++) {
+            int a = append_entry(s, seqs[i], &b, &bl);
+            if (a == -2) {
+                free(b);
+                return drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
+            }
+            gone = a != 0;
+            found = 1;
+        }
+        if (gone) {
+            free(b);
+            continue;
+        }
+        if (!found) {
+            free(b);
+            return drst_seterr(err, errlen, DRST_ERR_NOTFOUND, "s3: no key '%s' in s3://%s/%s", key,
+                               s->conf.bucket, s->conf.prefix);
+        }
+        if (!b && !(b = calloc(1, 1)))
+            return drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
+        *buf = b;
+        *len = bl;
+        return DRST_OK;
+    }
+    return drst_seterr(err, errlen, DRST_ERR_IO,
+                       "s3: '%s' kept changing while it was read (uploads in progress)", key);
 }
 
 static drst_err_t s3_put_immutable(void *state, const char *key, const void *buf, size_t len,
@@ -884,6 +1050,34 @@ static drst_err_t s3_put_immutable(void *state, const char *key, const void *buf
     if (kind && kind != K_DELETE)
         return drst_seterr(err, errlen, DRST_ERR_BUSY, "s3: key '%s' exists", key);
     return spool_add(s, key, K_IMMUTABLE, buf, len, err, errlen);
+}
+
+static drst_err_t s3_put_atomic(void *state, const char *key, const void *buf, size_t len,
+                                char *err, size_t errlen);
+
+static drst_err_t s3_append(void *state, const char *key, const void *buf, size_t len, char *err,
+                            size_t errlen)
+{
+    s3st_t *s = state;
+    if (!is_state(key))
+        return spool_add(s, key, K_APPEND, buf, len, err, errlen);
+    unsigned char *old = NULL, *nb;
+    size_t olen = 0;
+    drst_err_t rc = remote_get(s, key, &old, &olen, err, errlen);
+    if (rc && rc != DRST_ERR_NOTFOUND)
+        return rc;
+    if (!(nb = malloc(olen + len + 1))) {
+        free(old);
+        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
+    }
+    if (olen)
+        memcpy(nb, old, olen);
+    if (len)
+        memcpy(nb + olen, buf, len);
+    free(old);
+    rc = remote_put(s, key, nb, olen + len, NULL, err, errlen);
+    free(nb);
+    return rc;
 }
 
 static drst_err_t s3_put_atomic(void *state, const char *key, const void *buf, size_t len,
@@ -1067,6 +1261,25 @@ static drst_err_t s3_del(void *state, const char *key, char *err, size_t errlen)
     return spool_add(s, key, K_DELETE, "", 0, err, errlen);
 }
 
+static drst_err_t s3_flush(void *state, double timeout_s, char *err, size_t errlen)
+{
+    s3st_t *s = state;
+    struct timespec ts;
+    add_ms(&ts, (long)(timeout_s * 1000));
+    pthread_mutex_lock(&s->mu);
+    while (s->npend && pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT)
+        ;
+    size_t left = s->npend;
+    drst_err_t rc = DRST_OK;
+    if (left)
+        rc =
+            drst_seterr(err, errlen, DRST_ERR_TIMEOUT,
+                        "s3: %zu write(s) still in the spool '%s' after %.1f s%s%s", left, s->spool,
+                        timeout_s, s->last_err[0] ? "; last upload error: " : "", s->last_err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 const struct drst_store_ops drst_store_s3_ops = {
     .scheme = "s3",
     .open = s3_open,
@@ -1074,8 +1287,9 @@ const struct drst_store_ops drst_store_s3_ops = {
     .get = s3_get,
     .put_immutable = s3_put_immutable,
     .put_atomic = s3_put_atomic,
-    .append = NULL,
+    .append = s3_append,
     .list = s3_list,
     .exists = s3_exists,
     .del = s3_del,
+    .flush = s3_flush,
 };

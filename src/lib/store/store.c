@@ -166,6 +166,13 @@ drst_err_t drst_store_delete(drst_store_t *s, const char *key, char *err, size_t
     return s->ops->del(s->state, key, err, errlen);
 }
 
+drst_err_t drst_store_flush(drst_store_t *s, double timeout_s, char *err, size_t errlen)
+{
+    if (!s->ops->flush)
+        return DRST_OK;
+    return s->ops->flush(s->state, timeout_s, err, errlen);
+}
+
 /* ------------------------------------------------------------- releases */
 
 static int pointer_name_ok(const char *name)

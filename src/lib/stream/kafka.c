@@ -10,6 +10,7 @@
 
 #include "common/error_int.h"
 #include "stream/stream_int.h"
+#include "stream/tcpfwd_int.h"
 
 #define EOS_META "eos"
 
@@ -548,6 +549,7 @@ struct drst_broker {
     rd_kafka_t *rk;
     rd_kafka_mock_cluster_t *mc;
     char *bootstraps;
+    drst_tcpfwd_t *fwd; /* fixed bootstrap listener (drst_broker_listen) */
 };
 
 drst_broker_t *drst_broker_new(int nbrokers, char *err, size_t errlen)
@@ -586,7 +588,55 @@ drst_broker_t *drst_broker_new(int nbrokers, char *err, size_t errlen)
 
 const char *drst_broker_bootstraps(const drst_broker_t *b)
 {
+    return b->fwd ? drst_tcpfwd_address(b->fwd) : b->bootstraps;
+}
+
+const char *drst_broker_cluster_bootstraps(const drst_broker_t *b)
+{
     return b->bootstraps;
+}
+
+drst_err_t drst_broker_listen(drst_broker_t *b, const char *host, int port, char *err,
+                              size_t errlen)
+{
+    /* librdkafka 2.0.2 binds every mock broker to 127.0.0.1:0 and has no
+     * API or test.mock.* property to choose the port, so the fixed address
+     * is a byte relay to broker 1. Only the bootstrap connection goes
+     * through it: clients then follow the Metadata response to the
+     * brokers' own (ephemeral, loopback) addresses. */
+    char tmp[256];
+    const char *bs = b->bootstraps, *colon;
+    char *end;
+    long tport;
+    size_t hl;
+    if (b->fwd)
+        return drst_seterr(err, errlen, DRST_ERR_STATE, "broker: already listening on %s",
+                           drst_tcpfwd_address(b->fwd));
+    if (!host || !*host)
+        host = "127.0.0.1";
+    if (port <= 0 || port > 65535)
+        return drst_seterr(err, errlen, DRST_ERR_INVAL, "broker: port %d: expected 1..65535", port);
+    hl = strcspn(bs, ",");
+    if (hl >= sizeof(tmp))
+        return drst_seterr(err, errlen, DRST_ERR_FORMAT, "broker: mock bootstrap too long");
+    memcpy(tmp, bs, hl);
+    tmp[hl] = 0;
+    colon = strrchr(tmp, ':');
+    if (!colon)
+        return drst_seterr(err, errlen, DRST_ERR_FORMAT, "broker: mock bootstrap '%s' has no port",
+                           tmp);
+    tport = strtol(colon + 1, &end, 10);
+    if (*end || tport <= 0 || tport > 65535)
+        return drst_seterr(err, errlen, DRST_ERR_FORMAT, "broker: mock bootstrap '%s' has no port",
+                           tmp);
+    tmp[colon - tmp] = 0;
+    b->fwd = drst_tcpfwd_new(host, port, tmp, (int)tport, err, errlen);
+    if (!b->fwd) {
+        char why[DRST_ERRLEN];
+        snprintf(why, sizeof(why), "%s", err && errlen ? err : "");
+        return drst_seterr(err, errlen, DRST_ERR_IO, "broker: %s", why);
+    }
+    return DRST_OK;
 }
 
 drst_err_t drst_broker_create_topic(drst_broker_t *b, const char *topic, int32_t partitions,
@@ -629,6 +679,7 @@ void drst_broker_free(drst_broker_t *b)
 {
     if (!b)
         return;
+    drst_tcpfwd_free(b->fwd); /* stop relaying before the brokers go */
     if (b->mc)
         rd_kafka_mock_cluster_destroy(b->mc);
     if (b->rk)

@@ -2,6 +2,7 @@
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "common/error_int.h"
 #include "drst/stream.h"
 #include "stream/stream_int.h"
+#include "telemetry/numparse_int.h"
 
 struct drst_schema {
     size_t n;
@@ -21,6 +23,17 @@ struct drst_schema {
     uint32_t *slots; /* open addressing: index + 1, 0 = empty */
     size_t mask;
     uint64_t hash;
+    /* "name" with its quotes, for plain names: what a writer emits verbatim */
+    char *quoted;
+    size_t *qoff;
+    /* Key-order prediction: succ[i] is the feature that followed feature i
+     * in the last record that disagreed with the guess (succ[n]: the first
+     * feature). Starts as the schema order. A hint only: every guess is
+     * confirmed against the text, so any value is safe; relaxed atomics keep
+     * concurrent decoders race-free, and in steady state (one key order per
+     * producer) nobody writes. Not observable through the API, so the schema
+     * stays immutable as far as callers can tell. */
+    _Atomic uint32_t *succ;
 };
 
 static uint64_t fnv1a(const void *p, size_t len, uint64_t h)
@@ -46,6 +59,9 @@ void drst_schema_free(drst_schema_t *s)
     free(s->plain);
     free(s->defaults);
     free(s->slots);
+    free(s->quoted);
+    free(s->qoff);
+    free((void *)s->succ);
     free(s);
 }
 
@@ -69,7 +85,9 @@ drst_schema_t *drst_schema_new(const char *const *names, size_t n, const double 
     s->plain = calloc(n, 1);
     s->defaults = malloc(n * sizeof(*s->defaults));
     s->slots = calloc(cap, sizeof(*s->slots));
-    if (!s->names || !s->namelen || !s->plain || !s->defaults || !s->slots)
+    s->qoff = calloc(n + 1, sizeof(*s->qoff));
+    s->succ = malloc((n + 1) * sizeof(*s->succ));
+    if (!s->names || !s->namelen || !s->plain || !s->defaults || !s->slots || !s->qoff || !s->succ)
         goto nomem;
     s->mask = cap - 1;
     s->hash = FNV_SEED;
@@ -98,7 +116,20 @@ drst_schema_t *drst_schema_new(const char *const *names, size_t n, const double 
             h = (h + 1) & s->mask;
         s->slots[h] = (uint32_t)(i + 1);
         s->n = i + 1;
+        s->qoff[i + 1] = s->qoff[i] + len + 2;
     }
+    s->quoted = malloc(s->qoff[n]);
+    if (!s->quoted)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        char *q = s->quoted + s->qoff[i];
+        q[0] = '"';
+        memcpy(q + 1, s->names[i], s->namelen[i]);
+        q[s->namelen[i] + 1] = '"';
+    }
+    for (size_t i = 0; i < n; i++)
+        atomic_init(&s->succ[i], (uint32_t)(i + 1));
+    atomic_init(&s->succ[n], 0u);
     return s;
 nomem:
     drst_seterr(err, errlen, DRST_ERR_NOMEM, "schema: out of memory");
@@ -166,9 +197,14 @@ struct jp {
     const char *why; /* static reason on FP_ERR */
 };
 
-static void ws(struct jp *j)
+static inline int is_ws(char c)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static inline void ws(struct jp *j)
+{
+    while (j->p < j->end && is_ws(*j->p))
         j->p++;
 }
 
@@ -178,79 +214,109 @@ static int fail(struct jp *j, const char *why)
     return FP_ERR;
 }
 
-static const double pow10tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* A JSON number. Clinger's fast path (mantissa < 2^53, |exp10| <= 22) is
- * exact; anything else goes through strtod on a bounded copy. */
-static int number(struct jp *j, double *out)
+static inline int is_digit(char c)
 {
-    const char *s = j->p, *q = j->p;
-    uint64_t m = 0;
-    int nd = 0, neg = 0, exp10 = 0, exact = 1;
+    return (unsigned)(c - '0') < 10;
+}
 
-    if (q < j->end && *q == '-') {
+/* Longest JSON number the fast path takes (longer ones are rejected, as
+ * before: no record writer produces them). */
+#define NUMBER_MAX 512
+
+/* A JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, converted
+ * exactly (the result is strtod's): digits are gathered eight at a time
+ * (SWAR), the value comes from Clinger's fast path or Eisel-Lemire
+ * (telemetry/numparse_int.h, shared with the CSV reader), and the rare
+ * inputs those cannot decide go to strtod on a bounded copy. */
+static inline int number(struct jp *j, double *out)
+{
+    const char *s = j->p, *q = j->p, *e = j->end;
+    uint64_t m = 0;
+    int nd = 0, neg = 0, truncated = 0;
+    int64_t exp10 = 0;
+
+    if (q < e && *q == '-') {
         neg = 1;
         q++;
     }
-    if (q >= j->end || *q < '0' || *q > '9')
+    if (q >= e || !is_digit(*q))
         return fail(j, "expected a number");
     if (*q == '0') {
         q++;
     } else {
-        while (q < j->end && *q >= '0' && *q <= '9') {
-            if (nd < 19)
-                m = m * 10 + (uint64_t)(*q - '0');
-            else
-                exact = 0;
-            if (m || nd)
-                nd++;
-            q++;
+        while (DRST_SWAR && e - q >= 8 && nd <= 11 && drst_is8digits(drst_load8(q))) {
+            m = m * 100000000 + drst_parse8(drst_load8(q));
+            nd += 8;
+            q += 8;
         }
-    }
-    if (q < j->end && *q == '.') {
-        q++;
-        if (q >= j->end || *q < '0' || *q > '9')
-            return fail(j, "bad number: digit expected after '.'");
-        while (q < j->end && *q >= '0' && *q <= '9') {
+        while (q < e && is_digit(*q)) {
             if (nd < 19) {
                 m = m * 10 + (uint64_t)(*q - '0');
-                exp10--;
-                if (m)
-                    nd++;
+                nd++;
             } else {
-                exact = 0;
+                exp10++; /* digit dropped from the integer part */
+                truncated |= *q != '0';
             }
             q++;
         }
     }
-    if (q < j->end && (*q == 'e' || *q == 'E')) {
-        int eneg = 0, e = 0;
+    if (q < e && *q == '.') {
         q++;
-        if (q < j->end && (*q == '+' || *q == '-'))
-            eneg = *q++ == '-';
-        if (q >= j->end || *q < '0' || *q > '9')
-            return fail(j, "bad number: digit expected in exponent");
-        while (q < j->end && *q >= '0' && *q <= '9') {
-            if (e < 100000)
-                e = e * 10 + (*q - '0');
+        if (q >= e || !is_digit(*q))
+            return fail(j, "bad number: digit expected after '.'");
+        if (m == 0) {
+            while (q < e && *q == '0') {
+                q++;
+                exp10--;
+            }
+        }
+        while (DRST_SWAR && e - q >= 8 && nd <= 11 && drst_is8digits(drst_load8(q))) {
+            m = m * 100000000 + drst_parse8(drst_load8(q));
+            nd += 8;
+            exp10 -= 8;
+            q += 8;
+        }
+        while (q < e && is_digit(*q)) {
+            if (nd < 19) {
+                m = m * 10 + (uint64_t)(*q - '0');
+                nd++;
+                exp10--;
+            } else {
+                truncated |= *q != '0';
+            }
             q++;
         }
-        exp10 += eneg ? -e : e;
     }
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        int eneg = 0;
+        int64_t ev = 0;
+        q++;
+        if (q < e && (*q == '+' || *q == '-'))
+            eneg = *q++ == '-';
+        if (q >= e || !is_digit(*q))
+            return fail(j, "bad number: digit expected in exponent");
+        while (q < e && is_digit(*q)) {
+            if (ev < 100000)
+                ev = ev * 10 + (*q - '0');
+            q++;
+        }
+        exp10 += eneg ? -ev : ev;
+    }
+    if (q - s >= NUMBER_MAX)
+        return fail(j, "number too long");
     j->p = q;
-    if (exact && m <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
-        double d = (double)m;
-        d = exp10 < 0 ? d / pow10tab[-exp10] : d * pow10tab[exp10];
-        *out = neg ? -d : d;
+    if (m == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return FP_OK;
+    }
+    if (drst_decimal_to_double(m, exp10, truncated, out)) {
+        if (neg)
+            *out = -*out;
         return FP_OK;
     }
     {
-        char tmp[512];
+        char tmp[NUMBER_MAX];
         size_t len = (size_t)(q - s);
-        if (len >= sizeof(tmp))
-            return fail(j, "number too long");
         memcpy(tmp, s, len);
         tmp[len] = 0;
         *out = strtod(tmp, NULL);
@@ -360,23 +426,111 @@ static int skip(struct jp *j, int depth)
 }
 
 /* A number or null (NaN). */
-static int num_or_null(struct jp *j, double *out)
+static inline int num_or_null(struct jp *j, double *out)
 {
     ws(j);
+    if (j->p < j->end && (*j->p == '-' || is_digit(*j->p)))
+        return number(j, out);
     if (lit(j, "null", 4)) {
         *out = NAN;
         return FP_OK;
     }
-    if (j->p < j->end && (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')))
-        return number(j, out);
     return fail(j, "expected a number or null");
 }
 
 #define KEQ(k, kl, lit) ((kl) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
-static int features(struct jp *j, const drst_schema_t *s, drst_record_t *rec)
+/* n bytes at a and b equal; n >= 2 (a quoted name). Inlined word compares:
+ * names are short, a libc call costs more than the comparison. */
+static inline int same_bytes(const char *a, const char *b, size_t n)
 {
-    size_t next = 0; /* writers usually follow the schema order: try that first */
+    uint64_t x, y;
+    if (n < 8) {
+        uint32_t u, v;
+        if (n < 4) {
+            for (size_t i = 0; i < n; i++)
+                if (a[i] != b[i])
+                    return 0;
+            return 1;
+        }
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v)
+            return 0;
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
+
+/* Which schema features this record set (a bit per feature) and how many
+ * distinct ones: missing ones are found without a pass over the values,
+ * and only when some are missing. */
+struct seen {
+    uint64_t *bits;
+    size_t count;
+};
+
+#define SEEN_WORDS ((65535 + 63) / 64) /* drst_schema_new() caps n at 65535 */
+
+static inline int ctz64(uint64_t x) /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+/* Number of leading ASCII digits (0..8) in the 8 bytes w (first byte
+ * lowest). A byte is a digit iff b ^ '0' <= 9: the high bit of
+ * ((x & 0x7f) + 0x76) | x flags the others, without carries between bytes. */
+static inline unsigned lead_digits(uint64_t w)
+{
+    uint64_t x = w ^ 0x3030303030303030ULL;
+    uint64_t nd =
+        (((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+    return nd ? (unsigned)ctz64(nd) / 8 : 8;
+}
+
+/* The k (1..8) leading digits of w as eight digits with leading zeros,
+ * ready for drst_parse8(). */
+static inline uint64_t pad_digits(uint64_t w, unsigned k)
+{
+    if (k == 8)
+        return w;
+    return (w << (8 * (8 - k))) | (0x3030303030303030ULL >> (8 * k));
+}
+
+static const uint64_t pow10u[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+static int features(struct jp *j, const drst_schema_t *s, drst_record_t *rec, struct seen *sn)
+{
+    /* The hot loop of the decoder: keep the cursor and the schema arrays in
+     * locals (registers); j->p is synced only around the out-of-line helpers. */
+    const char *p, *e = j->end;
+    const char *quoted = s->quoted;
+    const size_t *qoff = s->qoff;
+    const uint8_t *plain = s->plain;
+    double *feat = rec->features;
+    uint64_t *bits = sn->bits;
+    const uint32_t n = (uint32_t)s->n;
+    uint32_t prev = n; /* succ[n]: guess for the first key */
+
     ws(j);
     if (j->p >= j->end || *j->p != '{')
         return fail(j, "\"features\" must be an object");
@@ -386,43 +540,110 @@ static int features(struct jp *j, const drst_schema_t *s, drst_record_t *rec)
         j->p++;
         return FP_OK;
     }
+    p = j->p;
     for (;;) {
-        const char *k;
-        size_t kl;
         double v;
-        int rc;
-        long idx;
-        ws(j);
-        idx = -1;
-        if (next < s->n && s->plain[next] && (size_t)(j->end - j->p) > s->namelen[next] + 1 &&
-            j->p[0] == '"' && j->p[s->namelen[next] + 1] == '"' &&
-            memcmp(j->p + 1, s->names[next], s->namelen[next]) == 0) {
-            /* the expected name, verbatim: no scan, no hash */
-            idx = (long)next;
-            j->p += s->namelen[next] + 2;
-        } else {
+        int rc, null = 0;
+        long idx = -1;
+        uint32_t guess = atomic_load_explicit(&s->succ[prev], memory_order_relaxed);
+        while (p < e && is_ws(*p))
+            p++;
+        if (guess < n && plain[guess]) {
+            size_t ql = qoff[guess + 1] - qoff[guess];
+            if ((size_t)(e - p) >= ql && same_bytes(p, quoted + qoff[guess], ql)) {
+                /* the predicted name, verbatim: one compare, no scan, no hash */
+                idx = (long)guess;
+                p += ql;
+            }
+        }
+        if (idx < 0) {
+            const char *k;
+            size_t kl;
+            j->p = p;
             if ((rc = key(j, &k, &kl)) != FP_OK)
                 return rc;
+            p = j->p;
             idx = drst_schema_index(s, k, kl);
+            if (idx >= 0 && guess != (uint32_t)idx)
+                atomic_store_explicit(&s->succ[prev], (uint32_t)idx, memory_order_relaxed);
         }
-        ws(j);
-        if (j->p >= j->end || *j->p != ':')
-            return fail(j, "expected ':'");
-        j->p++;
-        if ((rc = num_or_null(j, &v)) != FP_OK)
-            return j->why ? fail(j, "feature value must be a number or null") : rc;
+        if (p < e && *p == ':') {
+            p++;
+        } else {
+            while (p < e && is_ws(*p))
+                p++;
+            if (p >= e || *p != ':') {
+                j->p = p;
+                return fail(j, "expected ':'");
+            }
+            p++;
+        }
+        /* Common case inline: an integer of at most 15 digits (exact as a
+         * double) followed by ',' or '}'. Anything else: the full parser.
+         * Both words are loaded and measured at once: where the value ends
+         * (hence where the next key starts) then costs one load and a few
+         * ALU ops, and the digit arithmetic stays off that critical path. */
+        if (DRST_SWAR && e - p >= 18) {
+            const char *q = p;
+            int neg = 0;
+            if (*q == '-') {
+                neg = 1;
+                q++;
+            }
+            if ((unsigned)(*q - '1') < 9) {
+                uint64_t w1 = drst_load8(q), w2 = drst_load8(q + 8), m;
+                unsigned k1 = lead_digits(w1), k2 = lead_digits(w2);
+                unsigned k = k1 < 8 ? k1 : 8 + k2;
+                if (k <= 15 && (q[k] == ',' || q[k] == '}')) {
+                    m = drst_parse8(pad_digits(w1, k1));
+                    if (k1 == 8 && k2 > 0)
+                        m = m * pow10u[k2] + drst_parse8(pad_digits(w2, k2));
+                    v = neg ? -(double)m : (double)m;
+                    p = q + k;
+                    goto have_value;
+                }
+            }
+        }
+        j->p = p;
+        while (j->p < e && is_ws(*j->p))
+            j->p++;
+        if (j->p < e && (*j->p == '-' || is_digit(*j->p))) {
+            if ((rc = number(j, &v)) != FP_OK)
+                return rc;
+        } else if (lit(j, "null", 4)) {
+            null = 1;
+            v = 0;
+        } else {
+            return fail(j, "feature value must be a number or null");
+        }
+        p = j->p;
+    have_value:
         if (idx >= 0) {
-            rec->features[idx] = v;
-            next = (size_t)idx + 1;
+            uint64_t bit = (uint64_t)1 << (idx & 63), *w = &bits[idx >> 6];
+            if (!null) {
+                feat[idx] = v;
+                sn->count += !(*w & bit);
+                *w |= bit;
+            } else if (*w & bit) { /* a later null wins, like a later value */
+                sn->count--;
+                *w &= ~bit;
+            }
+            prev = (uint32_t)idx;
         } else {
             rec->n_unknown++;
         }
-        ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
+        if (p < e && *p == ',') {
+            p++;
             continue;
         }
-        if (j->p < j->end && *j->p == '}') {
+        while (p < e && is_ws(*p))
+            p++;
+        if (p < e && *p == ',') {
+            p++;
+            continue;
+        }
+        j->p = p;
+        if (p < e && *p == '}') {
             j->p++;
             return FP_OK;
         }
@@ -453,7 +674,8 @@ static void rec_fill(const drst_schema_t *s, drst_record_t *rec)
     }
 }
 
-static int fast_decode(struct jp *j, const drst_schema_t *s, drst_record_t *rec, int *has_feat)
+static int fast_decode(struct jp *j, const drst_schema_t *s, drst_record_t *rec, struct seen *sn,
+                       int *has_feat)
 {
     int eos_seen = 0, eos = 0, part_seen = 0;
     double part = 0;
@@ -481,7 +703,7 @@ static int fast_decode(struct jp *j, const drst_schema_t *s, drst_record_t *rec,
         j->p++;
         ws(j);
         if (KEQ(k, kl, "features")) {
-            if ((rc = features(j, s, rec)) != FP_OK)
+            if ((rc = features(j, s, rec, sn)) != FP_OK)
                 return rc;
             *has_feat = 1;
         } else if (KEQ(k, kl, "seq")) {
@@ -622,13 +844,30 @@ drst_err_t drst_record_decode_json(const drst_schema_t *s, const void *buf, size
                                    drst_record_t *rec, char *err, size_t errlen)
 {
     struct jp j = {buf, buf, (const char *)buf + len, NULL};
+    uint64_t bits[SEEN_WORDS];
+    struct seen sn = {bits, 0};
+    size_t nw = (s->n + 63) / 64;
     int has_feat = 0, rc;
 
-    rec_reset(s, rec);
-    rc = fast_decode(&j, s, rec, &has_feat);
+    /* No pass over the feature array up front: the seen bits say what to fill. */
+    memset(bits, 0, nw * sizeof(bits[0]));
+    rec->seq = 0;
+    rec->ts = rec->send_ts = rec->label = NAN;
+    rec->has_label = 0;
+    rec->eos = 0;
+    rec->n_missing = rec->n_unknown = 0;
+    rc = fast_decode(&j, s, rec, &sn, &has_feat);
     if (rc == FP_OK) {
-        if (!rec->eos)
-            rec_fill(s, rec);
+        if (rec->eos) {
+            for (size_t i = 0; i < s->n; i++)
+                rec->features[i] = NAN;
+        } else if (sn.count < s->n) {
+            for (size_t i = 0; i < s->n; i++)
+                if (!(bits[i >> 6] & ((uint64_t)1 << (i & 63)))) {
+                    rec->features[i] = s->defaults[i];
+                    rec->n_missing++;
+                }
+        }
         return DRST_OK;
     }
     if (rc == FP_ERR)
