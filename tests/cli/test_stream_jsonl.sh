@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 # usage errors and bad input
 "$DRST" produce --topic t 2>/dev/null; [ $? = 2 ] || fail "produce without --data must exit 2"
 "$DRST" consume --topic t 2>/dev/null; [ $? = 2 ] || fail "consume without a source must exit 2"
-"$DRST" broker --port 9092 2>/dev/null; [ $? = 2 ] || fail "broker --port 9092 must exit 2"
+"$DRST" broker --port 70000 2>/dev/null; [ $? = 2 ] || fail "broker --port 70000 (out of range) must exit 2"
 "$DRST" produce --data "$tmp/missing.csv" --out "$tmp/x" 2>"$tmp/err"; [ $? = 1 ] ||
   fail "missing CSV must exit 1"
 grep -q missing.csv "$tmp/err" || fail "error does not name the file: $(cat "$tmp/err")"

@@ -7,14 +7,14 @@
  * monitor) -> retrainer thread -> store release -> release table read by the
  * consumers (hot swap).
  *
- * Hot swap: releases are appended to a fixed table by the retrainer alone and
- * published with a release store of their count; a release is immutable and
- * lives until the run ends, so consumers read it without locks (the same
- * guarantee RCU gives, with the grace period at the end of the run). A record
- * with sequence number s is served by the newest release whose `effective`
- * sequence is <= s: on the data clock the producer holds back record
- * `effective` until the release is in the table, so the choice does not
- * depend on timing. */
+ * Hot swap: the served pair sits in the inference plane's RCU slot
+ * (drst_model_slot_t). Releases are also kept in a fixed table (appended by
+ * the retrainer alone, published with a release store of its count) that
+ * says from which sequence number each serves and maps its features to the
+ * stream schema. On the data clock the producer swaps release r into the
+ * slot once every record before r's first one was predicted, then sends that
+ * record, so which model serves which record does not depend on timing (the
+ * consumers check it). Asynchronously (tps) the retrainer swaps at once. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "common/error_int.h"
+#include "drst/infer.h"
 #include "drst/stream.h"
 #include "drst/telemetry.h"
 #include "run/run_int.h"
@@ -97,9 +98,12 @@ struct run {
     const char *topic;
     char topic_buf[96];
     char group_infer[96], group_mon[96];
-    /* releases */
+    /* releases: the table (immutable entries, by sequence number) and the
+     * served pair behind the inference plane's RCU slot */
     rel_t rel[MAX_REL];
     atomic_size_t nrel;
+    drst_model_slot_t *slot;
+    atomic_size_t swapped; /* releases swapped into the slot (= its version) */
     /* gate and retrain hand-off (mu) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -340,12 +344,55 @@ static rel_t *release_for(run_t *r, uint64_t seq)
     return &r->rel[n - 1];
 }
 
-static double predict(const rel_t *x, const double *feat, double *xm, drst_model_scratch_t *s)
+/* A private copy of a release's model (the slot owns what it serves). */
+static drst_model_t *model_copy(const drst_model_t *m, char *err, size_t errlen)
 {
-    size_t k = drst_model_nfeatures(x->model);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    drst_model_t *c = NULL;
+    if (drst_model_save_buffer(m, &buf, &len, err, errlen) == DRST_OK)
+        (void)!drst_model_load_buffer(buf, len, &c, err, errlen);
+    free(buf);
+    return c;
+}
+
+/* Hot swap of release `idx` into the slot (RCU: readers never wait; this
+ * waits for a grace period). Runs on the producer (data clock) or the
+ * retrainer (asynchronous) thread, never inside a read-side section. */
+static void swap_in(run_t *r, size_t idx)
+{
+    char err[DRST_ERRLEN];
+    uint64_t v = 0;
+    drst_model_t *c = model_copy(r->rel[idx].model, err, sizeof(err));
+    if (!c) {
+        fail(r, DRST_ERR_NOMEM, err);
+        return;
+    }
+    if (drst_model_slot_swap(r->slot, c, &v, err, sizeof(err)) != DRST_OK) {
+        fail(r, DRST_ERR_STATE, err);
+        return;
+    }
+    if (v != idx + 1) {
+        fail(r, DRST_ERR_STATE, "hot swap: slot version does not match the release");
+        return;
+    }
+    atomic_store(&r->swapped, idx + 1);
+}
+
+/* Wait until the consumers predicted `n` records (or the run stops). */
+static void wait_inferred(run_t *r, uint64_t n)
+{
+    while (atomic_load(&r->inferred) < n && !stopping(r))
+        sleep_s(0.0002);
+}
+
+static double predict_m(const drst_model_t *m, const rel_t *x, const double *feat, double *xm,
+                        drst_model_scratch_t *s)
+{
+    size_t k = drst_model_nfeatures(m);
     for (size_t j = 0; j < k; j++)
         xm[j] = feat[x->bind[j]];
-    return drst_model_predict1(x->model, xm, s);
+    return drst_model_predict1(m, xm, s);
 }
 
 /* ------------------------------------------------------------------ producer */
@@ -426,6 +473,16 @@ static void *producer_main(void *arg)
         for (size_t row = st->first; row < st->first + st->n; row++, seq++) {
             if (gate_wait(r, seq))
                 break;
+            /* data clock: a release serving from this record is swapped in
+             * once every earlier record was predicted, before it is sent */
+            for (size_t sw = atomic_load(&r->swapped);
+                 r->o.tps <= 0 && sw < atomic_load_explicit(&r->nrel, memory_order_acquire) &&
+                 r->rel[sw].effective <= seq && !stopping(r);
+                 sw = atomic_load(&r->swapped)) {
+                wait_inferred(r, seq);
+                if (!stopping(r))
+                    swap_in(r, sw);
+            }
             if (r->o.tps > 0) {
                 double due = start + (double)seq / r->o.tps;
                 double now = mono();
@@ -530,6 +587,7 @@ static void *consumer_main(void *arg)
     double idle_since = mono();
     if (r->probe)
         (void)!drst_probe_register_self(r->probe, "infer", NULL, 0);
+    drst_rcu_thread_online();
     snprintf(name, sizeof(name), "trace_consumer-%d.csv", c->id);
     tf = open_out(r, name, err, sizeof(err));
     if (!feat || !xm || !scr || !tf) {
@@ -586,16 +644,27 @@ static void *consumer_main(void *arg)
             }
             if (stopping(r))
                 continue; /* drain without work after a failure */
+            /* the served pair, from the inference plane's RCU slot; the bind
+             * arrays of the release table map its features to our schema */
+            const drst_serving_t *view = drst_model_slot_enter(r->slot);
             const rel_t *st = &r->rel[0];
-            rel_t *ad = release_for(r, rec.seq);
+            rel_t *ad = &r->rel[view->version - 1];
+            if (r->o.tps <= 0 && ad != release_for(r, rec.seq)) {
+                drst_model_slot_exit(r->slot);
+                fail(r, DRST_ERR_STATE, "hot swap: record served by the wrong release");
+                continue;
+            }
             if (ad->version != cur_ver) {
-                if (drst_model_scratch_reserve(scr, ad->model) != DRST_OK) {
+                if (drst_model_scratch_reserve(scr, view->adaptive) != DRST_OK) {
+                    drst_model_slot_exit(r->slot);
                     fail(r, DRST_ERR_NOMEM, "consumer: out of memory");
                     continue;
                 }
                 cur_ver = ad->version;
             }
-            double ys = predict(st, feat, xm, scr), ya = predict(ad, feat, xm, scr);
+            double ys = predict_m(view->baseline, st, feat, xm, scr);
+            double ya = predict_m(view->adaptive, ad, feat, xm, scr);
+            drst_model_slot_exit(r->slot);
             double now = wall();
             if (atomic_exchange(&ad->served, 1) == 0 && ad->version > 1) {
                 char d[DRST_STORE_KEY_MAX + 64];
@@ -665,6 +734,7 @@ drain:
             break;
     }
 out:
+    drst_rcu_thread_offline();
     if (have_eos)
         drst_eos_release(&eos);
     if (tf && fclose(tf) != 0)
@@ -925,8 +995,15 @@ static void *retrainer_main(void *arg)
                     r->lag_max = k;
                 event(r, job.at + 1, "publish", (int)n + 1, rl.model_key);
                 rc = add_release(r, res.model, eff, rl.model_key, err, sizeof(err));
-                if (rc != DRST_OK)
+                if (rc != DRST_OK) {
                     fail(r, rc, err);
+                } else if (r->o.tps > 0) {
+                    /* asynchronous: swap now, but never before the trigger's
+                     * record was predicted (prequential) */
+                    wait_inferred(r, job.at + 1);
+                    if (!stopping(r))
+                        swap_in(r, n);
+                }
             }
         }
         drst_table_free(job.window);
@@ -1199,6 +1276,7 @@ static void free_run(run_t *r)
         free(r->rel[i].bind);
     }
     drst_monitor_free(r->mon);
+    drst_model_slot_free(r->slot);
     drst_http_stop(r->http);
     drst_probe_free(r->probe);
     drst_metrics_free(r->met);
@@ -1400,6 +1478,12 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
         }
         if ((rc = add_release(r, m, 0, rl.model_key, err, errlen)) != DRST_OK)
             goto out;
+        drst_model_t *b = model_copy(m, err, errlen);
+        if (!b || !(r->slot = drst_model_slot_new(b, NULL, err, errlen))) {
+            rc = DRST_ERR_NOMEM;
+            goto out;
+        }
+        atomic_store(&r->swapped, 1);
         event(r, 0, "publish", 1, rl.model_key);
     }
     /* the monitor: in-process (no request files), baseline = training data */
