@@ -213,7 +213,7 @@ static double bench_inproc(struct pool *p, int binary, int threads, long n, doub
 static int cmd_inproc(const char *csv, size_t nfeat, long n, const char *poolpath)
 {
     struct pool p = {0};
-    double best[4] = {0}, bestcpu[4] = {0}, t0, enc;
+    double best[4] = {0}, bestcpu[4] = {0}, t0, enc, dec;
     static const char *label[4] = {"binary, 1 thread ", "binary, 2 threads", "JSON,   1 thread ",
                                    "JSON,   2 threads"};
     FILE *f;
@@ -252,6 +252,14 @@ static int cmd_inproc(const char *csv, size_t nfeat, long n, const char *poolpat
             if (drst_record_encode_json(p.s, &r, buf, sizeof(buf), &len))
                 return 1;
         enc = (double)m / (mono() - t0);
+        /* JSON decoding alone over the pool (the consumer's share of the
+         * JSON figures above), per CPU-second */
+        t0 = cpu();
+        for (long i = 0; i < 4 * m; i++)
+            if (drst_record_decode_json(p.s, p.json[i % POOL], p.jlen[i % POOL], &r, err,
+                                        sizeof(err)))
+                return 1;
+        dec = (double)(4 * m) / (cpu() - t0);
     }
     printf("in-process log, %zu features/record (JSON %zu B, binary %zu B):\n", p.nf, avg, p.blen);
     for (int k = 0; k < 4; k++)
@@ -259,6 +267,7 @@ static int cmd_inproc(const char *csv, size_t nfeat, long n, const char *poolpat
             "  %s %11.0f records/s wall, %11.0f per CPU-second (produce->poll->decode->commit)\n",
             label[k], best[k], bestcpu[k]);
     printf("  JSON encode only  %11.0f records/s wall\n", enc);
+    printf("  JSON decode only  %11.0f records per CPU-second\n", dec);
     printf("RESULT inproc_json_1t %.0f\nRESULT inproc_bin_1t %.0f\n", bestcpu[2], bestcpu[0]);
     return 0;
 }

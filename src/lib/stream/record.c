@@ -312,14 +312,18 @@ static inline int number(struct jp *j, double *out)
     if (drst_decimal_to_double(m, exp10, truncated, out)) {
         if (neg)
             *out = -*out;
-        return FP_OK;
-    }
-    {
+    } else {
         char tmp[NUMBER_MAX];
         size_t len = (size_t)(q - s);
         memcpy(tmp, s, len);
         tmp[len] = 0;
         *out = strtod(tmp, NULL);
+    }
+    /* Beyond DBL_MAX: jansson (the fallback) refuses it too, and a record
+     * carrying it could not be written back (JSON has no infinity). */
+    if (isinf(*out)) {
+        j->p = s;
+        return fail(j, "number out of range");
     }
     return FP_OK;
 }
