@@ -3,6 +3,7 @@
 #
 #   make run          build (Release) and run the main job
 #   make check        build and run the test suite (ctest)
+#   make acceptance   the issues' headline figures on the real data (slow)
 #   make asan         the test suite under AddressSanitizer + UBSan
 #   make fuzz         build the libFuzzer targets with clang and run each briefly
 #   make bench        benchmarks against their named peers (prints figures)
@@ -14,13 +15,13 @@ BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
 FUZZ_SECONDS ?= 20
-CTEST_ARGS  ?=
+CTEST_ARGS  ?= -LE acceptance
 OUT         ?= out
 DATA        ?= ../shared/data
 
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find include src tests bench -name '*.[ch]')
 
-.PHONY: all build run check asan fuzz bench format format-check lint clean deps-build deps-test deps-bench
+.PHONY: all build run check acceptance asan fuzz bench format format-check lint clean deps-build deps-test deps-bench
 
 all: build
 
@@ -37,14 +38,19 @@ $(BUILD)/Makefile: | deps-build
 build: deps-build $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The main job. Until `drst run` lands it builds the DRST datasets from the
-# raw bundles in $(DATA) and inspects the result.
+# The main job: `drst run` (offline training, streaming inference over
+# partitions, drift detection, retraining, hot swap, report) on DRST's data in
+# $(DATA), or on a `drst simulate` drift scenario when it is absent.
 run: build
 	@mkdir -p $(OUT)
 	bash scripts/main-job.sh $(BUILD)/drst $(DATA) $(OUT)
 
 check: deps-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# The headline figures of the issues on real data (slow; see tests/CMakeLists.txt).
+acceptance: deps-test build
+	cd $(BUILD) && ctest --output-on-failure -L acceptance
 
 asan: deps-test
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDRST_SANITIZE=ON

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The main job (`make run`) until `drst run` exists: build the DRST datasets
-# from the raw bundles in DATA_DIR and inspect them.
+# The main job (`make run`): drst doing everything it is for, in one command.
 #   bash scripts/main-job.sh BUILD/drst DATA_DIR OUT_DIR
-# Writes OUT_DIR/dataset.csv (perf branch, the four perf samples) and
-# OUT_DIR/pcm.csv (PCM branch), with their rejected lines in
-# OUT_DIR/*.rejects.txt, then prints `drst dataset inspect` of both.
+# 1. data: DRST's real data when DATA_DIR/drst holds it (train combined.csv,
+#    stream the stage-2 CPU-contention file); otherwise a SYNTHETIC drift
+#    scenario made by `drst simulate` (a sweep to train on, then the
+#    contention scenario: CPU stressors A/B/C on chosen VNFs);
+# 2. `drst run`: offline training, producer -> 3 partitions -> 3 inference
+#    consumers, drift monitor, retraining and hot swap, in one process;
+# 3. the report: OUT_DIR/run/report.md + PNG figures (written by drst run).
+# With the raw bundles present it first rebuilds the datasets from them
+# (`drst dataset build|pcm`), as the telemetry plane's part of the job.
 set -eu
 if [ $# -ne 3 ]; then
   echo "usage: $0 DRST_BINARY DATA_DIR OUT_DIR" >&2
@@ -14,26 +19,35 @@ drst=$1
 data=$2
 out=$3
 [ -x "$drst" ] || { echo "main-job: drst binary '$drst' not found; run 'make build' first" >&2; exit 1; }
-raw=$data/drst/raw
-if [ ! -d "$raw/perf-samples" ] || [ ! -d "$raw/pcm-const-1gbps" ]; then
-  echo "main-job: DRST raw data not found under '$data' (expected $raw/perf-samples and" >&2
-  echo "main-job: $raw/pcm-const-1gbps). Put the shared data folder next to the checkout" >&2
-  echo "main-job: (../shared/data) or run: make run DATA=/path/to/shared/data" >&2
-  exit 1
-fi
 mkdir -p "$out"
 
-echo "== drst dataset build (perf branch): $raw/perf-samples/*"
-"$drst" dataset build "$raw"/perf-samples/* -o "$out/dataset.csv" \
-  --rejects "$out/dataset.rejects.txt"
+raw=$data/drst/raw
+if [ -d "$raw/perf-samples" ] && [ -d "$raw/pcm-const-1gbps" ]; then
+  echo "== telemetry: drst dataset build / pcm from the raw DRST bundles in $raw"
+  "$drst" dataset build "$raw"/perf-samples/* -o "$out/dataset.csv" \
+    --rejects "$out/dataset.rejects.txt" 2>&1 | tail -n 3
+  "$drst" dataset pcm "$raw/pcm-const-1gbps" -o "$out/pcm.csv" \
+    --rejects "$out/pcm.rejects.txt" 2>&1 | tail -n 3
+  echo
+fi
+
+train=$data/drst/combined.csv
+stream=$data/drst/stage2_resource_stimulus_A-B-C.csv
+if [ -f "$train" ] && [ -f "$stream" ]; then
+  echo "== data: DRST's real measurements ($train, then the stage-2 contention stream)"
+else
+  echo "== data: DRST's data not found under '$data': simulating a drift scenario instead"
+  echo "   (SYNTHETIC: drst simulate; real data stays the judge of accuracy)"
+  train=$out/sim-train.csv
+  stream=$out/sim-stream.csv
+  "$drst" simulate --scenario sweep --rows 1500 --seed 1 -o "$train"
+  "$drst" simulate --scenario contention --rows 2000 --seed 2 -o "$stream"
+fi
 echo
-echo "== drst dataset pcm (PCM branch): $raw/pcm-const-1gbps"
-"$drst" dataset pcm "$raw/pcm-const-1gbps" -o "$out/pcm.csv" --rejects "$out/pcm.rejects.txt"
+
+rm -rf "$out/run"
+echo "== drst run --train $train --stream $stream --out $out/run"
+"$drst" run --train "$train" --stream "$stream" --out "$out/run" --seed 42
 echo
-echo "== drst dataset inspect $out/dataset.csv"
-"$drst" dataset inspect "$out/dataset.csv"
-echo
-echo "== drst dataset inspect $out/pcm.csv (first 40 columns; full: --json)"
-"$drst" dataset inspect "$out/pcm.csv" | head -n 46
-echo
-echo "main-job: wrote $out/dataset.csv and $out/pcm.csv"
+echo "main-job: report in $out/run/report.md (figures: $out/run/*.png);"
+echo "main-job: run files (traces, drift, events, resources, metrics) in $out/run/"

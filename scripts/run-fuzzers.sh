@@ -2,7 +2,7 @@
 # Runs every built fuzz_* target for a few seconds each, seeded from
 # tests/fuzz/corpus/<name>/ when present. Any crash fails the run.
 set -eu
-build=$1
+build=$(cd "$1" && pwd)
 seconds=${2:-20}
 here=$(cd "$(dirname "$0")/.." && pwd)
 status=0

@@ -158,17 +158,8 @@ static void test_key_validation(void **st)
 {
     (void)st;
     /* the same rule guards both backends (drst_store_key_valid in store.c) */
-    static const char *const bad[] = {"",
-                                      "/abs",
-                                      "a/../b",
-                                      "..",
-                                      "a/./b",
-                                      "a//b",
-                                      "a/",
-                                      "a\x01"
-                                      "b",
-                                      "a\\b",
-                                      "a\x7f"};
+    static const char *const bad[] = {"",     "/abs", "a/../b", "..",   "a/./b",
+                                      "a//b", "a/",   "a\001b", "a\\b", "a\x7f"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(drst_store_key_valid(bad[i]), 0);
     assert_int_equal(drst_store_key_valid("models/latest"), 1);

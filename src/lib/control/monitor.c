@@ -468,7 +468,7 @@ out:
 drst_err_t drst_monitor_feed(drst_monitor_t *m, const double *x, double label, double pred,
                              drst_monitor_event_t *evp, char *err, size_t errlen)
 {
-    drst_monitor_event_t evl;
+    drst_monitor_event_t evl = {0};
     drst_monitor_event_t *ev = evp ? evp : &evl;
     drst_drift_result_t r, re;
     drst_err_t rc;
