@@ -1,8 +1,10 @@
 /* drst broker: a local Kafka-protocol broker (librdkafka's mock cluster) for
  * development and tests. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -39,6 +41,18 @@ static void help(void)
         "  drst consume --topic telemetry --group g --bootstrap $(head -1 broker.addr)\n");
 }
 
+static int stop_pipe[2] = {-1, -1};
+
+static void on_stop_signal(int sig)
+{
+    unsigned char c = (unsigned char)sig;
+    int saved = errno;
+    /* A full pipe only means a stop is already pending. */
+    if (write(stop_pipe[1], &c, 1) < 0) {
+    }
+    errno = saved;
+}
+
 static int parse_port(const char *v, long *port)
 {
     char *end;
@@ -54,7 +68,7 @@ int cmd_broker(int argc, char **argv)
     long parts[64], port = 0;
     int ntopics = 0, nbrokers = 1, sig = 0;
     drst_broker_t *b;
-    sigset_t set;
+    struct sigaction sa;
 
     if (env && *env && parse_port(env, &port))
         return tool_usage_error("broker", "DRST_BROKER_PORT: expected 0..65535, got '%s'", env);
@@ -97,12 +111,17 @@ int cmd_broker(int argc, char **argv)
             return tool_usage_error("broker", "unknown or incomplete option '%s'", a);
         }
     }
-    /* Block the signals before librdkafka and the relay start their threads
-     * so that only sigwait() below sees them. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* A handler that writes to a pipe, not sigwait(): threads started before
+     * this function (OpenBLAS's pool is created when the library loads) do
+     * not block SIGINT, and a process-directed signal delivered to one of
+     * them would otherwise take the default action and kill the broker. */
+    if (pipe(stop_pipe) != 0)
+        return tool_error("broker: pipe: %s", strerror(errno));
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     b = drst_broker_new(nbrokers, err, sizeof(err));
     if (!b)
         return tool_error("%s", err);
@@ -128,8 +147,18 @@ int cmd_broker(int argc, char **argv)
     else
         fprintf(stderr, "drst broker: listening on %s (development/test broker; Ctrl-C stops it)\n",
                 drst_broker_bootstraps(b));
-    if (sigwait(&set, &sig) != 0)
-        sig = SIGTERM; /* only EINVAL, impossible with this set: stop anyway */
+    for (;;) {
+        unsigned char c;
+        ssize_t n = read(stop_pipe[0], &c, 1);
+        if (n == 1) {
+            sig = c;
+            break;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        sig = SIGTERM; /* the pipe cannot close while we hold its write end: stop anyway */
+        break;
+    }
     fprintf(stderr, "drst broker: %s, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     drst_broker_free(b);
     return TOOL_OK;
