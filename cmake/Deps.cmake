@@ -15,4 +15,5 @@ add_library(drst_deps INTERFACE)
 target_link_libraries(drst_deps INTERFACE PkgConfig::DRST_PC ${XGBOOST_LIBRARY} Threads::Threads m)
 target_include_directories(drst_deps INTERFACE ${XGBOOST_INCLUDE_DIR})
 
+# cmocka is in the build package list: the unit tests are built with the tool.
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
