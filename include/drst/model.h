@@ -35,7 +35,8 @@ typedef enum drst_model_family {
     DRST_MODEL_MLP = 1,
     DRST_MODEL_RIDGE = 2,
     DRST_MODEL_TREE = 3,
-    DRST_MODEL_GBDT = 4
+    DRST_MODEL_GBDT = 4,
+    DRST_MODEL_KNN = 5
 } drst_model_family_t;
 
 /** @brief Family name ("mlp", "ridge", "tree", "gbdt") or "?". */
@@ -135,6 +136,11 @@ typedef struct drst_train_opts {
     size_t n_trees;          /**< gbdt rounds, default 300 */
     double eta;              /**< gbdt learning rate, default 0.1 */
     int nthread;             /**< gbdt threads, default 1 (determinism) */
+
+    /* knn */
+    size_t knn_k;        /**< neighbours, default 3 (at most DRST_KNN_MAX_K) */
+    int knn_mean;        /**< 1 = mean of the neighbours' targets, default 0 = median */
+    size_t knn_max_rows; /**< reference rows kept (the most recent), default 100000 */
 
     /** Optional progress callback (called on the training thread). */
     void (*progress)(void *opaque, const drst_train_progress_t *p);
@@ -238,6 +244,42 @@ drst_err_t drst_model_predict(const drst_model_t *m, const double *x, size_t nro
 
 /** @brief Single-row fast path. @return the prediction, NaN if scratch does not fit. */
 double drst_model_predict1(const drst_model_t *m, const double *x, drst_model_scratch_t *s);
+
+/* ------------------------------------------------------------------ knn memory
+ * The knn family is instance-based: besides its own reference rows it can
+ * search an online memory of labelled records, so an adaptive path learns
+ * from every label the moment it arrives, between retrains.
+ *
+ * A drst_knn_memory_t has one writer (drst_knn_memory_add()) and any number
+ * of concurrent readers (drst_model_knn_predict()): entries below the count a
+ * reader observes never change (append-only, count published with release
+ * order), so readers take no lock. Capacity is fixed at creation; a full
+ * memory refuses new entries (DRST_ERR_TOOBIG) and the caller decides (a
+ * retrain consolidates what it holds into a release). */
+#define DRST_KNN_MAX_K 32
+
+typedef struct drst_knn_memory drst_knn_memory_t;
+
+/** @brief New memory for records of `nf` features (schema order), `cap` entries. */
+drst_knn_memory_t *drst_knn_memory_new(size_t nf, size_t cap);
+void drst_knn_memory_free(drst_knn_memory_t *mem);
+/** @brief Append a labelled record (writer only). `seq` must grow; x has nf
+ * raw features (NaN = missing), y must be finite. */
+drst_err_t drst_knn_memory_add(drst_knn_memory_t *mem, uint64_t seq, const double *x,
+                               double y) DRST_WUR;
+size_t drst_knn_memory_count(const drst_knn_memory_t *mem);
+
+/**
+ * @brief knn prediction for one record over the model's reference rows plus
+ * the memory entries with sequence number < `before` (UINT64_MAX: all).
+ * `x` is the record in the memory's schema order; bind[j] is the schema
+ * column of model feature j (drst_model_bind()-style). An entry identical to
+ * a reference row (same features and target) counts once. `s` is a scratch
+ * reserved for `m`. mem may be NULL. DRST_ERR_INVAL if m is not a knn.
+ */
+drst_err_t drst_model_knn_predict(const drst_model_t *m, const double *x, const long *bind,
+                                  const drst_knn_memory_t *mem, uint64_t before, double *y,
+                                  drst_model_scratch_t *s) DRST_WUR;
 
 /**
  * @brief Predict every row of a table (features bound by name) and, if the

@@ -72,26 +72,33 @@ typedef struct drst_run_opts {
     const char *train_path;         /**< offline training CSV (required) */
     const drst_run_stage_t *stages; /**< streamed stages, in order (required) */
     size_t nstages;
-    const char *out_dir;        /**< run files + report (required; created) */
-    const char *store;          /**< store location; NULL: <out_dir>/store */
-    int partitions;             /**< P [3] */
-    int consumers;              /**< N inference consumers [3] */
-    double tps;                 /**< > 0: pace the producer (asynchronous run) [0] */
-    const char *bootstrap;      /**< Kafka bootstrap servers; NULL: in-process log */
-    const char *topic;          /**< ["drst-run"; Kafka: a fresh "drst-run-<ms>-<pid>"] */
-    long retrain_lag;           /**< K in records; 0: measured (see file comment) [0] */
-    double data_rate;           /**< data clock, records per second [1] */
-    uint64_t seed;              /**< models, monitor and retrain seed [42] */
-    drst_model_family_t family; /**< family of the offline model [gbdt] */
-    const char *target;         /**< ["output_rate"] */
-    const char *exclude;        /**< comma list of non-features ["input_rate,latency"] */
-    size_t window;              /**< monitor window W [100] */
-    size_t stride;              /**< monitor stride S [25] */
-    uint64_t refresh;           /**< periodic retrain after this many records (0 off) [0] */
-    const char *families;       /**< retrain candidates' families, e.g. "gbdt,ridge" [all] */
-    const char *metrics_addr;   /**< serve /metrics and /healthz here; NULL: off */
-    int no_report;              /**< do not call drst_report_write() at the end */
-    volatile int *stop;         /**< set non-zero (e.g. from a signal) to stop early */
+    const char *out_dir;                 /**< run files + report (required; created) */
+    const char *store;                   /**< store location; NULL: <out_dir>/store */
+    int partitions;                      /**< P [3] */
+    int consumers;                       /**< N inference consumers [3] */
+    double tps;                          /**< > 0: pace the producer (asynchronous run) [0] */
+    const char *bootstrap;               /**< Kafka bootstrap servers; NULL: in-process log */
+    const char *topic;                   /**< ["drst-run"; Kafka: a fresh "drst-run-<ms>-<pid>"] */
+    long retrain_lag;                    /**< K in records; 0: measured (see file comment) [0] */
+    double data_rate;                    /**< data clock, records per second [1] */
+    uint64_t seed;                       /**< models, monitor and retrain seed [42] */
+    drst_model_family_t family;          /**< family of the offline (static) model [gbdt] */
+    drst_model_family_t adaptive_family; /**< family of adaptive version 1, trained on the
+                                              same offline data [knn] */
+    size_t online;            /**< online memory capacity in records: every labelled record the
+                                   monitor sees is searched by knn releases from the next record on
+                                   (0: off) [65536] */
+    const char *target;       /**< ["output_rate"] */
+    const char *exclude;      /**< comma list of non-features ["input_rate,latency"] */
+    size_t window;            /**< monitor window W [100] */
+    size_t stride;            /**< monitor stride S [25] */
+    uint64_t refresh;         /**< periodic retrain after this many records (0 off) [0] */
+    const char *families;     /**< retrain candidates' families, e.g. "gbdt,ridge"; NULL:
+                                   the adaptive family when the online memory is on
+                                   (a release of another family cannot use it), else all */
+    const char *metrics_addr; /**< serve /metrics and /healthz here; NULL: off */
+    int no_report;            /**< do not call drst_report_write() at the end */
+    volatile int *stop;       /**< set non-zero (e.g. from a signal) to stop early */
     /** Called about every progress_s seconds on the calling thread (may be NULL). */
     void (*progress)(void *opaque, const drst_run_progress_t *p);
     void *opaque;
@@ -114,12 +121,13 @@ typedef struct drst_run_summary {
     uint64_t suppressed; /**< triggers skipped: a retrain was in flight */
     uint64_t retrains;   /**< retrains finished */
     uint64_t retrain_failures;
-    uint64_t swaps;         /**< releases that served records */
-    uint64_t rejected_gate; /**< retrains whose release did not pass the gain gate */
-    double retrain_s_total; /**< summed retrain wall time */
-    long lag_min, lag_max;  /**< K applied (records), -1 when no release */
-    int final_version;      /**< adaptive version at the end (1 = the offline release) */
-    uint64_t errors;        /**< records that could not be decoded or predicted */
+    uint64_t swaps;          /**< releases that served records */
+    uint64_t rejected_gate;  /**< retrains whose release did not pass the gain gate */
+    double retrain_s_total;  /**< summed retrain wall time */
+    long lag_min, lag_max;   /**< K applied (records), -1 when no release */
+    int final_version;       /**< adaptive version at the end (1 = the offline release) */
+    uint64_t online_records; /**< records in the online memory at the end */
+    uint64_t errors;         /**< records that could not be decoded or predicted */
     uint64_t dead_letters;
     double train_s;        /**< offline training wall time */
     double wall_s;         /**< stream start to last record inferred */

@@ -15,8 +15,8 @@
 static void help(void)
 {
     printf("usage: drst run --train FILE.csv --stream FILE.csv[:head=N|:tail=N]... [options]\n\n"
-           "Run the whole loop in one process: train a model offline on --train (the static\n"
-           "model, also adaptive version 1), publish it to the store (baseline + latest), replay\n"
+           "Run the whole loop in one process: train offline on --train the static model\n"
+           "(baseline) and adaptive version 1 (latest), publish both to the store, replay\n"
            "the --stream stages through a topic of P partitions to N inference consumers (each\n"
            "predicts every record with the static and the adaptive model), watch the records with\n"
            "the drift monitor (feature JSD + error Page-Hinkley), retrain on a trigger, publish\n"
@@ -29,42 +29,56 @@ static void help(void)
            "it is ready: which model serves which record does not depend on scheduling, and\n"
            "with an explicit --retrain-lag the figures do not depend on the machine's speed\n"
            "either. With --tps every component runs asynchronously, as in production.\n\n"
-           "options:\n"
-           "  --train FILE.csv       offline training data (required)\n"
-           "  --stream FILE[:head=N|:tail=N]  a stage to stream (repeatable, in order; required)\n"
-           "  --out DIR              run files and report (default ./out/run-<UTC time>)\n"
-           "  --store DIR            model store (default <out>/store)\n"
-           "  --partitions P         partitions of the topic (default 3)\n"
-           "  --consumers N          inference consumers (default 3)\n"
-           "  --tps R                pace the producer at R records/s: asynchronous run\n"
-           "  --bootstrap HOST:PORT  use Kafka instead of the in-process log (the topic needs\n"
-           "                         >= P partitions)\n"
-           "  --topic T              topic name (default: a fresh drst-run-<ms>-<pid> on Kafka,\n"
-           "                         auto-created by the broker; a given topic must be new, since\n"
-           "                         an earlier run's records and sentinels would mix in)\n"
-           "  --retrain-lag K        records between a trigger and its release serving\n"
-           "                         (default: the records the data clock advances during the\n"
-           "                         retrain's measured wall time, at least 1; exact figures\n"
-           "                         across runs need an explicit K)\n"
-           "  --data-rate R          data clock in records per second (default 1: DRST's data)\n"
-           "  --model FAMILY         offline model family: gbdt (default), mlp, ridge, tree\n"
-           "  --target COL           label column (default output_rate)\n"
-           "  --exclude A,B          non-feature columns (default input_rate,latency)\n"
-           "  --window W             monitor window in records (default 100)\n"
-           "  --stride S             monitor evaluation stride (default 25)\n"
-           "  --refresh N            also retrain after N records without a trigger (default off)\n"
-           "  --families LIST        retrain candidates' families, e.g. gbdt,ridge (default:\n"
-           "                         the tier's whole search space: gbdt, ridge, mlp, tree)\n"
-           "  --seed N               seed of every model and of the monitor (default 42)\n"
-           "  --metrics-addr A       serve Prometheus /metrics and /healthz on A (HOST:PORT,\n"
-           "                         :PORT or PORT; loopback unless a host is given)\n"
-           "  --json                 print one JSON summary object on stdout (table on stderr)\n"
-           "  --no-report            do not write report.md and the figures\n"
-           "  --quiet                no progress line and no table\n\n"
-           "example:\n"
-           "  drst simulate --scenario sweep --rows 1500 --seed 1 -o train.csv\n"
-           "  drst simulate --scenario contention --rows 2000 --seed 2 -o stream.csv\n"
-           "  drst run --train train.csv --stream stream.csv --out out/demo\n");
+           "Online learning: the adaptive path is a knn (instance-based) model by default, and\n"
+           "every labelled record the monitor sees goes into an online memory that knn releases\n"
+           "search from the next record on (on the data clock: the records before i+1-K). A\n"
+           "state the chain met once is recognised at once; retrains consolidate the memory\n"
+           "into releases and re-tune k. --online 0 --adaptive-model gbdt gives the\n"
+           "retrain-only loop.\n\n");
+    printf(
+        "options:\n"
+        "  --train FILE.csv       offline training data (required)\n"
+        "  --stream FILE[:head=N|:tail=N]  a stage to stream (repeatable, in order; required)\n"
+        "  --out DIR              run files and report (default ./out/run-<UTC time>)\n"
+        "  --store DIR            model store (default <out>/store)\n"
+        "  --partitions P         partitions of the topic (default 3)\n"
+        "  --consumers N          inference consumers (default 3)\n"
+        "  --tps R                pace the producer at R records/s: asynchronous run\n"
+        "  --bootstrap HOST:PORT  use Kafka instead of the in-process log (the topic needs\n"
+        "                         >= P partitions)\n"
+        "  --topic T              topic name (default: a fresh drst-run-<ms>-<pid> on Kafka,\n"
+        "                         auto-created by the broker; a given topic must be new, since\n"
+        "                         an earlier run's records and sentinels would mix in)\n"
+        "  --retrain-lag K        records between a trigger and its release serving\n"
+        "                         (default: the records the data clock advances during the\n"
+        "                         retrain's measured wall time, at least 1; exact figures\n"
+        "                         across runs need an explicit K)\n"
+        "  --data-rate R          data clock in records per second (default 1: DRST's data)\n"
+        "  --model FAMILY         static (offline) model: gbdt (default), mlp, ridge, tree, knn\n"
+        "  --adaptive-model F     family of adaptive version 1, trained on the same offline\n"
+        "                         data (default knn)\n"
+        "  --online N             online memory: the last N labelled records the monitor saw\n"
+        "                         are searched by knn releases from the next record on, so\n"
+        "                         the adaptive path learns between retrains (default 65536;\n"
+        "                         0 = off: releases only)\n"
+        "  --target COL           label column (default output_rate)\n"
+        "  --exclude A,B          non-feature columns (default input_rate,latency)\n"
+        "  --window W             monitor window in records (default 100)\n"
+        "  --stride S             monitor evaluation stride (default 25)\n"
+        "  --refresh N            also retrain after N records without a trigger (default off)\n"
+        "  --families LIST        retrain candidates' families, e.g. gbdt,ridge (default:\n"
+        "                         the adaptive family while the online memory is on, else\n"
+        "                         the tier's whole search space: gbdt, ridge, mlp, tree, knn)\n"
+        "  --seed N               seed of every model and of the monitor (default 42)\n"
+        "  --metrics-addr A       serve Prometheus /metrics and /healthz on A (HOST:PORT,\n"
+        "                         :PORT or PORT; loopback unless a host is given)\n"
+        "  --json                 print one JSON summary object on stdout (table on stderr)\n"
+        "  --no-report            do not write report.md and the figures\n"
+        "  --quiet                no progress line and no table\n\n"
+        "example:\n"
+        "  drst simulate --scenario sweep --rows 1500 --seed 1 -o train.csv\n"
+        "  drst simulate --scenario contention --rows 2000 --seed 2 -o stream.csv\n"
+        "  drst run --train train.csv --stream stream.csv --out out/demo\n");
 }
 
 static volatile int stop_flag;
@@ -116,6 +130,7 @@ static void table(FILE *f, const drst_run_opts_t *o, const drst_run_summary_t *s
             s->final_version);
     if (s->lag_min >= 0)
         fprintf(f, "%-24s %ld..%ld records\n", "retrain lag K", s->lag_min, s->lag_max);
+    fprintf(f, "%-24s %llu records\n", "online memory", (unsigned long long)s->online_records);
     fprintf(f, "%-24s %s\n", "clock", s->async ? "wall (asynchronous, --tps)" : "data");
     fprintf(f, "%-24s %.2f s (offline training %.2f s)\n", "wall", s->wall_s, s->train_s);
     fprintf(f, "%-24s %.0f\n", "records/s", s->records_per_s);
@@ -228,11 +243,18 @@ int cmd_run(int argc, char **argv)
                 goto out;
             }
             o.retrain_lag = n;
-        } else if (!strcmp(a, "--model")) {
-            if (drst_model_family_parse(v, &o.family)) {
-                rc = tool_usage_error("run", "--model: gbdt, mlp, ridge or tree, not '%s'", v);
+        } else if (!strcmp(a, "--model") || !strcmp(a, "--adaptive-model")) {
+            if (drst_model_family_parse(v, a[2] == 'm' ? &o.family : &o.adaptive_family)) {
+                rc = tool_usage_error("run", "%s: gbdt, mlp, ridge, tree or knn, not '%s'", a, v);
                 goto out;
             }
+        } else if (!strcmp(a, "--online")) {
+            if (parse_long(v, 0, 100000000, &n)) {
+                rc =
+                    tool_usage_error("run", "--online: expected 0..100000000 records, got '%s'", v);
+                goto out;
+            }
+            o.online = (size_t)n;
         } else if (!strcmp(a, "--target")) {
             o.target = v;
         } else if (!strcmp(a, "--exclude")) {

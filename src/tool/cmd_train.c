@@ -48,7 +48,7 @@ static void usage(FILE *out)
             "  --seed N             seed of split, initialization and batches (default 42)\n"
             "\n"
             "model:\n"
-            "  --model FAMILY       mlp|ridge|tree|gbdt (default mlp)\n"
+            "  --model FAMILY       mlp|ridge|tree|gbdt|knn (default mlp)\n"
             "  mlp:   --hidden 64,32 (default)  --activation relu|gelu (relu)\n"
             "         --loss smoothl1|mse (smoothl1)  --lr 0.001  --batch 32\n"
             "         --weight-decay 0.0001  --epochs 300 (max)  --patience 0 (N > 0: stop after\n"
@@ -59,6 +59,8 @@ static void usage(FILE *out)
             "  tree:  --max-depth 10  --min-leaf 5\n"
             "  gbdt:  --trees 300  --eta 0.1  --max-depth 6  --min-leaf 1 (min child weight)\n"
             "         --threads 1 (xgboost threads; 1 keeps results reproducible)\n"
+            "  knn:   --k 3  --knn-agg median|mean  (distance on log1p counters scaled by\n"
+            "         their std; the model stores its training rows, at most 100000)\n"
             "\n"
             "example:\n"
             "  drst train --data ../shared/data/drst/combined.csv --model mlp --store ./store\n"
@@ -165,6 +167,8 @@ enum {
     O_TREES,
     O_ETA,
     O_THREADS,
+    O_KNN_K,
+    O_KNN_AGG,
     O_HELP
 };
 
@@ -199,6 +203,8 @@ static const struct option longopts[] = {
     {"trees", required_argument, NULL, O_TREES},
     {"eta", required_argument, NULL, O_ETA},
     {"threads", required_argument, NULL, O_THREADS},
+    {"k", required_argument, NULL, O_KNN_K},
+    {"knn-agg", required_argument, NULL, O_KNN_AGG},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -366,6 +372,15 @@ int cmd_train(int argc, char **argv)
             if (parse_size(optarg, &v) || v == 0 || v > 256)
                 return tool_usage_error("train", "--threads wants a count in 1..256");
             o.nthread = (int)v;
+            break;
+        case O_KNN_K:
+            if (parse_size(optarg, &o.knn_k) || o.knn_k == 0 || o.knn_k > DRST_KNN_MAX_K)
+                return tool_usage_error("train", "--k wants a count in 1..32");
+            break;
+        case O_KNN_AGG:
+            if (strcmp(optarg, "median") && strcmp(optarg, "mean"))
+                return tool_usage_error("train", "--knn-agg wants median or mean");
+            o.knn_mean = strcmp(optarg, "mean") == 0;
             break;
         default:
             free(excl);

@@ -5,6 +5,9 @@ fitted here, in the test, on exactly those rows:
   mlp   acc@0.2 >= StandardScaler + MLPRegressor((64,32)) (target standardized) - 0.01
   gbdt  acc@0.2 >= HistGradientBoostingRegressor - 0.01
   ridge predictions == StandardScaler + Ridge(alpha=1) predictions to 1e-4 relative
+  knn   (k 5, mean) predictions == KNeighborsRegressor(5) on sign(x)log1p|x| divided by
+        its training std, to 1e-6 relative on >= 99 % of rows (ties may order differently);
+        knn (k 3, median) == the median of the same 3 neighbours, computed with numpy
 Feature choice is recomputed independently: every column but the target,
 input_rate, latency and the unnamed index, minus columns constant on the
 training rows; rows with a missing value are the ones drst left out."""
@@ -19,6 +22,7 @@ import pandas as pd
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
+from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -49,20 +53,23 @@ df = pd.read_csv(DATA)
 with tempfile.TemporaryDirectory() as tmp:
     preds = {}
     split = None
-    for fam in ("ridge", "mlp", "gbdt"):
-        model = os.path.join(tmp, fam + ".drst")
-        sp = os.path.join(tmp, fam + "_split.csv")
-        pr = os.path.join(tmp, fam + "_pred.csv")
+    runs = {"ridge": [], "mlp": [], "gbdt": [], "knn": ["--k", "5", "--knn-agg", "mean"],
+            "knn3": ["--k", "3"]}
+    for name, extra in runs.items():
+        fam = name.rstrip("0123456789")
+        model = os.path.join(tmp, name + ".drst")
+        sp = os.path.join(tmp, name + "_split.csv")
+        pr = os.path.join(tmp, name + "_pred.csv")
         subprocess.run([BIN, "train", "--data", DATA, "--model", fam, "--split", "shuffled",
-                        "--seed", "42", "--output", model, "--save-split", sp, "--quiet"],
+                        "--seed", "42", "--output", model, "--save-split", sp, "--quiet"] + extra,
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run([BIN, "eval", "--model-file", model, "--data", DATA, "--predictions", pr],
                        check=True, stdout=subprocess.DEVNULL)
         s = pd.read_csv(sp)
         if split is None:
             split = s
-        check(s.equals(split), f"{fam}: same seed gives the same split")
-        preds[fam] = pd.read_csv(pr).set_index("row")["yhat"]
+        check(s.equals(split), f"{name}: same seed gives the same split")
+        preds[name] = pd.read_csv(pr).set_index("row")["yhat"]
 
     tr = split.row[split.set == "train"].to_numpy()
     va = split.row[split.set == "val"].to_numpy()
@@ -94,5 +101,27 @@ with tempfile.TemporaryDirectory() as tmp:
     a_ref, a_ours = acc(hgb.predict(Xva), yva), acc(preds["gbdt"].loc[va].to_numpy(), yva)
     check(a_ours >= a_ref - 0.01,
           f"gbdt acc@0.2 {a_ours:.4f} vs sklearn HistGradientBoosting {a_ref:.4f}")
+
+    def slog(a):
+        return np.sign(a) * np.log1p(np.abs(a))
+
+    Ltr = slog(Xtr)
+    sd = Ltr.std(axis=0)
+    sd[sd == 0] = 1
+    Lall = slog(df.loc[used.index, keep].to_numpy()) / sd
+    knn = KNeighborsRegressor(n_neighbors=5).fit(Ltr / sd, ytr)
+    ref = knn.predict(Lall)
+    ours = preds["knn"].loc[used.index].to_numpy()
+    same = np.abs(ours - ref) <= 1e-6 * np.maximum(np.abs(ref), 1e-9)
+    check(same.mean() >= 0.99,
+          f"knn k=5 mean matches sklearn KNeighborsRegressor on {same.mean():.4f} of rows")
+    nn = NearestNeighbors(n_neighbors=3).fit(Ltr / sd)
+    _, idx = nn.kneighbors(Lall)
+    ref = np.median(ytr[idx], axis=1)
+    ours = preds["knn3"].loc[used.index].to_numpy()
+    same = np.abs(ours - ref) <= 1e-6 * np.maximum(np.abs(ref), 1e-9)
+    check(same.mean() >= 0.99,
+          f"knn k=3 median matches numpy median of sklearn's 3 neighbours on {same.mean():.4f}"
+          " of rows")
 
 sys.exit(1 if fails else 0)

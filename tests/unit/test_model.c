@@ -148,6 +148,73 @@ static void test_roundtrip_gbdt(void **state)
     (void)state;
     roundtrip_family(DRST_MODEL_GBDT);
 }
+static void test_roundtrip_knn(void **state)
+{
+    (void)state;
+    roundtrip_family(DRST_MODEL_KNN);
+}
+
+/* The online memory: entries count from `before` on, an entry identical to a
+ * reference row counts once, a full memory and a sequence going back refuse. */
+static void test_knn_memory(void **state)
+{
+    (void)state;
+    drst_table_t *t = make_table(200, 0);
+    drst_train_opts_t o;
+    drst_model_t *m = NULL;
+    char err[DRST_ERRLEN];
+    small_opts(&o, DRST_MODEL_KNN);
+    o.val_frac = 0;
+    assert_int_equal(drst_model_train(t, &o, &m, NULL, NULL, err, sizeof(err)), DRST_OK);
+    /* the record in our own schema order: c, a, b (the model's is a, b, c) */
+    const char *schema[3] = {"c", "a", "b"};
+    long bind[3];
+    for (size_t j = 0; j < 3; j++)
+        for (long k = 0; k < 3; k++)
+            if (!strcmp(drst_model_feature(m, j), schema[k]))
+                bind[j] = k;
+    drst_model_scratch_t *s = drst_model_scratch_new(m, 1);
+    drst_knn_memory_t *mem = drst_knn_memory_new(3, 3);
+    assert_non_null(s);
+    assert_non_null(mem);
+    double row10[3] = {drst_table_at(t, 10, 6), drst_table_at(t, 10, 1), drst_table_at(t, 10, 2)};
+    double y10 = drst_table_at(t, 10, 5), y0, y1;
+    /* no memory: the same as drst_model_predict1() */
+    double xm[3] = {row10[1], row10[2], row10[0]};
+    assert_int_equal(drst_model_knn_predict(m, row10, bind, NULL, UINT64_MAX, &y0, s), DRST_OK);
+    assert_true(fabs(y0 - drst_model_predict1(m, xm, s)) <= 1e-9 * fabs(y0));
+    /* a duplicate of reference row 10 changes nothing */
+    assert_int_equal(drst_knn_memory_add(mem, 3, row10, y10), DRST_OK);
+    assert_int_equal(drst_model_knn_predict(m, row10, bind, mem, UINT64_MAX, &y1, s), DRST_OK);
+    assert_true(y1 == y0);
+    /* a state far from every reference row, learned at seq 7 */
+    double far[3] = {0.9, 500, NAN}, yf;
+    assert_int_equal(drst_knn_memory_add(mem, 7, far, 1234), DRST_OK);
+    assert_int_equal(drst_knn_memory_add(mem, 8, far, 1236), DRST_OK);
+    assert_int_equal(drst_model_knn_predict(m, far, bind, mem, 7, &yf, s), DRST_OK);
+    assert_true(yf < 100); /* seq 7 is not before 7: reference rows only */
+    assert_int_equal(drst_model_knn_predict(m, far, bind, mem, 8, &yf, s), DRST_OK);
+    assert_true(yf < 100); /* one far entry of k=3: the median is still a reference row */
+    assert_int_equal(drst_model_knn_predict(m, far, bind, mem, UINT64_MAX, &yf, s), DRST_OK);
+    assert_true(yf == 1234 || yf == 1236); /* two of three neighbours are far entries */
+    assert_int_equal(drst_knn_memory_count(mem), 3);
+    assert_int_equal(drst_knn_memory_add(mem, 9, far, 1), DRST_ERR_TOOBIG);
+    drst_knn_memory_t *mem2 = drst_knn_memory_new(3, 4);
+    assert_int_equal(drst_knn_memory_add(mem2, 5, far, 1), DRST_OK);
+    assert_int_equal(drst_knn_memory_add(mem2, 5, far, 1), DRST_ERR_INVAL);
+    assert_int_equal(drst_knn_memory_add(mem2, 6, far, NAN), DRST_ERR_INVAL);
+    /* not a knn */
+    drst_model_t *g = NULL;
+    small_opts(&o, DRST_MODEL_RIDGE);
+    assert_int_equal(drst_model_train(t, &o, &g, NULL, NULL, err, sizeof(err)), DRST_OK);
+    assert_int_equal(drst_model_knn_predict(g, far, bind, mem, UINT64_MAX, &yf, s), DRST_ERR_INVAL);
+    drst_model_free(g);
+    drst_knn_memory_free(mem2);
+    drst_knn_memory_free(mem);
+    drst_model_scratch_free(s);
+    drst_model_free(m);
+    drst_table_free(t);
+}
 
 static void test_corrupt_refused(void **state)
 {
@@ -361,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_gbdt),  cmocka_unit_test(test_corrupt_refused),
         cmocka_unit_test(test_bad_inputs),      cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_warm_start),      cmocka_unit_test(test_concurrent_predict),
+        cmocka_unit_test(test_roundtrip_knn),   cmocka_unit_test(test_knn_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

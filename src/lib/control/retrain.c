@@ -18,7 +18,7 @@
 #include "common/error_int.h"
 #include "control/control_int.h"
 
-#define MAX_CAND 16
+#define MAX_CAND 20
 
 typedef struct cand {
     drst_train_opts_t o;
@@ -109,6 +109,16 @@ static void add_tree(cand_t *c, size_t *n, size_t depth, size_t leaf)
     snprintf(k->label, sizeof(k->label), "tree depth=%zu min_leaf=%zu", depth, leaf);
 }
 
+static void add_knn(cand_t *c, size_t *n, size_t k, int mean)
+{
+    cand_t *x = &c[(*n)++];
+    drst_train_opts_init(&x->o);
+    x->o.family = DRST_MODEL_KNN;
+    x->o.knn_k = k;
+    x->o.knn_mean = mean;
+    snprintf(x->label, sizeof(x->label), "knn k=%zu agg=%s", k, mean ? "mean" : "median");
+}
+
 /* The tier's search space (docs/control.md). */
 static size_t search_space(int tier, const char *families, cand_t *out)
 {
@@ -120,7 +130,10 @@ static size_t search_space(int tier, const char *families, cand_t *out)
     add_gbdt(all, &n, 8, 0.1, 2);
     add_ridge(all, &n, 1.0);
     add_mlp(all, &n, "64,32", DRST_ACT_RELU, 1e-3, 32, 1e-4, DRST_LOSS_SMOOTHL1);
+    add_knn(all, &n, 3, 0);
     if (tier >= DRST_TIER_B) {
+        add_knn(all, &n, 1, 0);
+        add_knn(all, &n, 5, 0);
         add_gbdt(all, &n, 6, 0.05, 3);
         add_mlp(all, &n, "128,64", DRST_ACT_GELU, 3e-3, 32, 1e-4, DRST_LOSS_MSE);
         add_mlp(all, &n, "32", DRST_ACT_RELU, 1e-3, 16, 1e-3, DRST_LOSS_SMOOTHL1);
@@ -131,6 +144,7 @@ static size_t search_space(int tier, const char *families, cand_t *out)
         add_mlp(all, &n, "128,64,32", DRST_ACT_RELU, 1e-3, 64, 1e-5, DRST_LOSS_SMOOTHL1);
         add_mlp(all, &n, "64,32", DRST_ACT_GELU, 3e-4, 16, 1e-5, DRST_LOSS_MSE);
         add_ridge(all, &n, 0.1);
+        add_knn(all, &n, 3, 1);
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -504,10 +518,13 @@ drst_err_t drst_retrain_window(const drst_table_t *window, const drst_table_t *r
             goto out;
     }
     res->warm_started = best->o.warm_start != NULL;
-    snprintf(res->best, sizeof(res->best), "%s trees=%zu epochs=%zu%s", best->label,
-             best->o.family == DRST_MODEL_GBDT ? best->o.n_trees : 0,
-             best->o.family == DRST_MODEL_MLP ? best->o.max_epochs : 0,
-             res->warm_started ? " warm-start" : "");
+    if (best->o.family == DRST_MODEL_GBDT || best->o.family == DRST_MODEL_MLP)
+        snprintf(res->best, sizeof(res->best), "%s %s=%zu%s", best->label,
+                 best->o.family == DRST_MODEL_GBDT ? "trees" : "epochs",
+                 best->o.family == DRST_MODEL_GBDT ? best->o.n_trees : best->o.max_epochs,
+                 res->warm_started ? " warm-start" : "");
+    else
+        snprintf(res->best, sizeof(res->best), "%s", best->label);
     res->full_s = mono_s() - t1;
     *out = final;
 out:

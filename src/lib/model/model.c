@@ -11,10 +11,8 @@
 #include "model/model_int.h"
 
 static const struct drst_model_ops *const families[] = {
-    &drst_model_mlp_ops,
-    &drst_model_ridge_ops,
-    &drst_model_tree_ops,
-    &drst_model_gbdt_ops,
+    &drst_model_mlp_ops,  &drst_model_ridge_ops, &drst_model_tree_ops,
+    &drst_model_gbdt_ops, &drst_model_knn_ops,
 };
 #define NFAMILIES (sizeof(families) / sizeof(families[0]))
 
@@ -70,6 +68,8 @@ void drst_train_opts_init(drst_train_opts_t *o)
     o->n_trees = 300;
     o->eta = 0.1;
     o->nthread = 1;
+    o->knn_k = 3;
+    o->knn_max_rows = 100000;
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -162,6 +162,9 @@ void drst_model_free(drst_model_t *m)
     free(m->roots);
     free(m->nodes);
     free(m->xgb_raw);
+    free(m->knn_rows);
+    free(m->knn_y);
+    free(m->knn_w);
     free(m);
 }
 
@@ -204,6 +207,9 @@ static void describe(drst_model_t *m)
     case DRST_MODEL_GBDT:
         snprintf(d, n, "trees=%zu eta=%g max_depth=%llu nodes=%zu", m->ntrees, h->eta,
                  (unsigned long long)h->max_depth, m->nnodes);
+        break;
+    case DRST_MODEL_KNN:
+        snprintf(d, n, "k=%u agg=%s rows=%zu", m->knn_k, m->knn_agg ? "mean" : "median", m->knn_n);
         break;
     }
 }

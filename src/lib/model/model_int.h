@@ -67,6 +67,12 @@ struct drst_model {
     double base;
     unsigned char *xgb_raw; /* gbdt: xgboost's own model bytes (UBJSON) */
     size_t xgb_len;
+
+    /* knn: knn_n reference rows in slog space (model feature order), their
+     * targets in target units, per-feature weights 1 / std(slog) */
+    size_t knn_n;
+    uint32_t knn_k, knn_agg;
+    double *knn_rows, *knn_y, *knn_w;
 };
 
 struct drst_model_scratch {
@@ -137,6 +143,7 @@ extern const struct drst_model_ops drst_model_mlp_ops;
 extern const struct drst_model_ops drst_model_ridge_ops;
 extern const struct drst_model_ops drst_model_tree_ops;
 extern const struct drst_model_ops drst_model_gbdt_ops;
+extern const struct drst_model_ops drst_model_knn_ops;
 
 const struct drst_model_ops *drst_model_ops_find(drst_model_family_t f);
 

@@ -102,6 +102,9 @@ struct run {
      * served pair behind the inference plane's RCU slot */
     rel_t rel[MAX_REL];
     atomic_size_t nrel;
+    rel_t base;             /* the static (offline) model and its bind */
+    drst_knn_memory_t *mem; /* online memory (monitor writes, consumers read); NULL: off */
+    int mem_full;           /* monitor only */
     drst_model_slot_t *slot;
     atomic_size_t swapped; /* releases swapped into the slot (= its version) */
     /* gate and retrain hand-off (mu) */
@@ -288,6 +291,8 @@ void drst_run_opts_init(drst_run_opts_t *o)
     o->data_rate = 1;
     o->seed = 42;
     o->family = DRST_MODEL_GBDT;
+    o->adaptive_family = DRST_MODEL_KNN;
+    o->online = 65536;
     o->target = "output_rate";
     o->exclude = "input_rate,latency";
     o->window = 100;
@@ -296,6 +301,26 @@ void drst_run_opts_init(drst_run_opts_t *o)
 }
 
 /* ------------------------------------------------------------------ releases */
+
+/* bind[j] = schema index of model feature j (a new array, caller frees). */
+static drst_err_t bind_model(run_t *r, const drst_model_t *m, long **out, char *err, size_t errlen)
+{
+    size_t k = drst_model_nfeatures(m);
+    long *b = malloc((k ? k : 1) * sizeof(long));
+    if (!b)
+        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < k; j++) {
+        const char *fname = drst_model_feature(m, j);
+        b[j] = drst_schema_index(r->schema, fname, strlen(fname));
+        if (b[j] < 0) {
+            free(b);
+            return drst_seterr(err, errlen, DRST_ERR_SCHEMA,
+                               "model feature '%s' is not in the stream's schema", fname);
+        }
+    }
+    *out = b;
+    return DRST_OK;
+}
 
 /* Add a release (retrainer thread or set-up only). */
 static drst_err_t add_release(run_t *r, drst_model_t *m, uint64_t effective, const char *key,
@@ -308,23 +333,10 @@ static drst_err_t add_release(run_t *r, drst_model_t *m, uint64_t effective, con
                            MAX_REL);
     }
     rel_t *x = &r->rel[n];
-    size_t k = drst_model_nfeatures(m);
-    x->bind = malloc((k ? k : 1) * sizeof(long));
-    if (!x->bind) {
+    drst_err_t rc = bind_model(r, m, &x->bind, err, errlen);
+    if (rc != DRST_OK) {
         drst_model_free(m);
-        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "out of memory");
-    }
-    for (size_t j = 0; j < k; j++) {
-        const char *fname = drst_model_feature(m, j);
-        x->bind[j] = drst_schema_index(r->schema, fname, strlen(fname));
-        if (x->bind[j] < 0) {
-            drst_err_t rc = drst_seterr(err, errlen, DRST_ERR_SCHEMA,
-                                        "model feature '%s' is not in the stream's schema", fname);
-            free(x->bind);
-            x->bind = NULL;
-            drst_model_free(m);
-            return rc;
-        }
+        return rc;
     }
     x->model = m;
     x->effective = effective;
@@ -581,7 +593,7 @@ static void *consumer_main(void *arg)
     drst_eos_t eos = {0};
     double *feat = malloc(r->nf * sizeof(double));
     double *xm = malloc(r->nf * sizeof(double) + sizeof(double));
-    drst_model_scratch_t *scr = drst_model_scratch_new(r->rel[0].model, 1);
+    drst_model_scratch_t *scr = drst_model_scratch_new(r->base.model, 1);
     FILE *tf = NULL;
     int have_eos = 0, cur_ver = 0;
     double idle_since = mono();
@@ -647,7 +659,7 @@ static void *consumer_main(void *arg)
             /* the served pair, from the inference plane's RCU slot; the bind
              * arrays of the release table map its features to our schema */
             const drst_serving_t *view = drst_model_slot_enter(r->slot);
-            const rel_t *st = &r->rel[0];
+            const rel_t *st = &r->base;
             rel_t *ad = &r->rel[view->version - 1];
             if (r->o.tps <= 0 && ad != release_for(r, rec.seq)) {
                 drst_model_slot_exit(r->slot);
@@ -663,7 +675,20 @@ static void *consumer_main(void *arg)
                 cur_ver = ad->version;
             }
             double ys = predict_m(view->baseline, st, feat, xm, scr);
-            double ya = predict_m(view->adaptive, ad, feat, xm, scr);
+            double ya;
+            if (r->mem && drst_model_family(view->adaptive) == DRST_MODEL_KNN) {
+                /* on the data clock exactly the labels the gate guarantees
+                 * (records before seq + 1 - K), so figures never depend on
+                 * thread timing; asynchronously whatever has arrived */
+                uint64_t before = r->o.tps > 0 || rec.seq + 1 < r->gate_k
+                                      ? (r->o.tps > 0 ? rec.seq : 0)
+                                      : rec.seq + 1 - r->gate_k;
+                if (drst_model_knn_predict(view->adaptive, feat, ad->bind, r->mem, before, &ya,
+                                           scr) != DRST_OK)
+                    ya = NAN;
+            } else {
+                ya = predict_m(view->adaptive, ad, feat, xm, scr);
+            }
             drst_model_slot_exit(r->slot);
             double now = wall();
             if (atomic_exchange(&ad->served, 1) == 0 && ad->version > 1) {
@@ -785,6 +810,19 @@ static void monitor_process(run_t *r, uint64_t seq, const double *x, double y, s
         fprintf(r->drift, "%llu,%.9g,%c,1\n", (unsigned long long)(seq + 1), ev.score,
                 ev.tier ? "-ABC"[ev.tier] : '-');
         fflush(r->drift);
+    }
+    if (r->mem && isfinite(y) && !r->mem_full) {
+        drst_err_t mrc = drst_knn_memory_add(r->mem, seq, x, y);
+        if (mrc == DRST_ERR_TOOBIG) {
+            char d[128];
+            r->mem_full = 1;
+            snprintf(d, sizeof(d), "online memory full (%zu records): releases carry on alone",
+                     r->o.online);
+            event(r, seq + 1, "online_full", atomic_load(&r->cur_version), d);
+        } else if (mrc != DRST_OK) {
+            fail(r, mrc, "online memory: record out of order");
+            return;
+        }
     }
     pthread_mutex_lock(&r->mu);
     if (ev.triggered) {
@@ -931,6 +969,15 @@ out:
 
 /* ------------------------------------------------------------------ retrainer */
 
+/* Without --families, a run with the online memory searches the adaptive
+ * family only: a release of another family could not use the memory. */
+static const char *families_of(const run_t *r)
+{
+    if (r->o.families || !r->mem)
+        return r->o.families;
+    return drst_model_family_name(r->o.adaptive_family);
+}
+
 static void *retrainer_main(void *arg)
 {
     run_t *r = arg;
@@ -955,7 +1002,7 @@ static void *retrainer_main(void *arg)
         run_retrain_out_t res;
         char d[1024];
         event(r, job.at + 1, "retrain_start", (int)n, "");
-        drst_err_t rc = run_retrain(&job, r->train, cur, r->o.target, r->o.families, r->o.seed,
+        drst_err_t rc = run_retrain(&job, r->train, cur, r->o.target, families_of(r), r->o.seed,
                                     &res, err, sizeof(err));
         uint64_t eff = UINT64_MAX;
         long k_used = r->o.retrain_lag > 0 ? r->o.retrain_lag : 1;
@@ -1249,6 +1296,7 @@ drst_err_t drst_run_summary_json(const drst_run_summary_t *s, char **json, char 
     json_object_set_new(o, "gate_rejected", json_integer((json_int_t)s->rejected_gate));
     json_object_set_new(o, "swaps", json_integer((json_int_t)s->swaps));
     json_object_set_new(o, "final_version", json_integer(s->final_version));
+    json_object_set_new(o, "online_records", json_integer((json_int_t)s->online_records));
     json_object_set_new(o, "retrain_s", json_real(s->retrain_s_total));
     json_object_set_new(o, "retrain_lag_min", json_integer(s->lag_min));
     json_object_set_new(o, "retrain_lag_max", json_integer(s->lag_max));
@@ -1275,6 +1323,9 @@ static void free_run(run_t *r)
         drst_model_free(r->rel[i].model);
         free(r->rel[i].bind);
     }
+    drst_model_free(r->base.model);
+    free(r->base.bind);
+    drst_knn_memory_free(r->mem);
     drst_monitor_free(r->mon);
     drst_model_slot_free(r->slot);
     drst_http_stop(r->http);
@@ -1438,14 +1489,16 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
         rc = DRST_ERR_IO;
         goto out;
     }
-    /* offline training: the static model, which is also adaptive version 1 */
+    /* offline training: the static model (baseline) and adaptive version 1
+     * (latest), from the same data; one model when the families agree */
     {
         drst_train_opts_t to;
-        drst_model_t *m = NULL;
+        drst_model_t *m = NULL, *a = NULL;
         drst_release_t rl;
         const char *ex[64];
         char exbuf[1024];
         size_t nex = 0;
+        int same = r->o.adaptive_family == r->o.family;
         snprintf(exbuf, sizeof(exbuf), "%s", r->o.exclude);
         for (char *p = exbuf; *p && nex < 64;) {
             char *e = strchr(p, ',');
@@ -1470,21 +1523,54 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
         rc = drst_model_train(r->train, &to, &m, NULL, diag, err, errlen);
         if (rc != DRST_OK)
             goto out;
+        if (!same) {
+            to.family = r->o.adaptive_family;
+            /* the same rows were reported on above: no second set of warnings */
+            rc = drst_model_train(r->train, &to, &a, NULL, NULL, err, errlen);
+            if (rc != DRST_OK) {
+                drst_model_free(m);
+                goto out;
+            }
+        }
         train_s = mono() - t0;
-        rc = drst_store_publish_model(r->store, m, DRST_PUBLISH_BOTH, &rl, err, errlen);
-        if (rc != DRST_OK) {
-            drst_model_free(m);
+        r->base.model = m;
+        r->base.version = 0;
+        rc = bind_model(r, m, &r->base.bind, err, errlen);
+        if (rc == DRST_OK)
+            rc = drst_store_publish_model(
+                r->store, m, same ? DRST_PUBLISH_BOTH : DRST_PUBLISH_BASELINE, &rl, err, errlen);
+        if (rc == DRST_OK && !same) {
+            event(r, 0, "publish", 0, rl.model_key);
+            rc = drst_store_publish_model(r->store, a, DRST_PUBLISH_LATEST, &rl, err, errlen);
+        }
+        if (rc == DRST_OK && same)
+            a = model_copy(m, err, errlen);
+        if (rc != DRST_OK || !a) {
+            drst_model_free(a);
+            rc = rc != DRST_OK ? rc : DRST_ERR_NOMEM;
             goto out;
         }
-        if ((rc = add_release(r, m, 0, rl.model_key, err, errlen)) != DRST_OK)
+        if ((rc = add_release(r, a, 0, rl.model_key, err, errlen)) != DRST_OK)
             goto out;
         drst_model_t *b = model_copy(m, err, errlen);
-        if (!b || !(r->slot = drst_model_slot_new(b, NULL, err, errlen))) {
+        drst_model_t *c = model_copy(a, err, errlen);
+        if (!b || !c) {
+            drst_model_free(b);
+            drst_model_free(c);
+            rc = DRST_ERR_NOMEM;
+            goto out;
+        }
+        if (!(r->slot = drst_model_slot_new(b, c, err, errlen))) {
             rc = DRST_ERR_NOMEM;
             goto out;
         }
         atomic_store(&r->swapped, 1);
         event(r, 0, "publish", 1, rl.model_key);
+        if (r->o.online > 0 && !(r->mem = drst_knn_memory_new(r->nf, r->o.online))) {
+            rc = drst_seterr(err, errlen, DRST_ERR_NOMEM,
+                             "online memory of %zu records: out of memory", r->o.online);
+            goto out;
+        }
     }
     /* the monitor: in-process (no request files), baseline = training data */
     {
@@ -1690,6 +1776,7 @@ drst_err_t drst_run_execute(const drst_run_opts_t *opts, drst_run_summary_t *sum
         sum->lag_min = r->lag_min;
         sum->lag_max = r->lag_max;
         sum->final_version = atomic_load(&r->cur_version);
+        sum->online_records = drst_knn_memory_count(r->mem);
         sum->errors = atomic_load(&r->errors);
         sum->dead_letters = drst_dlq_count(r->dlq);
         sum->train_s = train_s;
