@@ -610,9 +610,10 @@ static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eo
         rc = DRST_OK;
         if (n > 0) {
             /* Baseline features are the first nb schema columns in order. */
-            if ((rc = drst_model_predict(sv->baseline, c->feat, n, w, c->yb, c->scr)) == DRST_OK)
-                rc = ident ? drst_model_predict(sv->adaptive, c->feat, n, w, c->ya, c->scr)
-                           : drst_model_predict(sv->adaptive, c->xa, n, na, c->ya, c->scr);
+            if ((rc = drst_model_predict_f32(sv->baseline, c->feat, n, w, c->yb, c->scr)) ==
+                DRST_OK)
+                rc = ident ? drst_model_predict_f32(sv->adaptive, c->feat, n, w, c->ya, c->scr)
+                           : drst_model_predict_f32(sv->adaptive, c->xa, n, na, c->ya, c->scr);
         }
         if (sv->version != c->version) {
             c->version = sv->version;
