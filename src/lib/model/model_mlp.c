@@ -1,7 +1,6 @@
 /* mlp: dense feed-forward network, Adam, early stopping. Batched math goes
  * through OpenBLAS dgemm; one-row prediction uses plain loops (a BLAS call
  * costs more than the arithmetic at that size). */
-#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -127,6 +126,8 @@ static void mlp_predict(const drst_model_t *m, const double *xs, size_t n, doubl
 
 /* ------------------------------------------------------- float32 serving */
 
+#define EXP_MASK 0x7ff0000000000000ULL /* exponent bits of a double */
+
 /* The kernels: mlp_f32_kernel.h once per instruction set. FMA keeps one
  * rounding per multiply-add; the portable version rounds twice (a * b + c
  * under -ffp-contract=off), which is the only difference between them. */
@@ -212,6 +213,8 @@ static inline __attribute__((always_inline, target("avx2,fma"))) float hsum256(_
 #endif
 
 struct f32_kernels {
+    void (*scale)(const double *x, size_t stride, size_t n, size_t nf, const double *mean,
+                  const double *inv, float *out, size_t ldo);
     void (*dense)(const float *in, size_t ldi, size_t ni, const float *W, size_t ldw,
                   const float *b, float *out, size_t rows, int relu);
     void (*output)(const float *in, size_t ldi, const float *w, float b, double *y, size_t rows);
@@ -223,13 +226,13 @@ typedef struct f32_kernels f32_kernels_t;
  * the CPU lacks. Read when a model is derived, not per prediction. */
 static const f32_kernels_t *f32_kernels(void)
 {
-    static const f32_kernels_t scalar = {dense_scalar, output_scalar};
+    static const f32_kernels_t scalar = {scale_scalar, dense_scalar, output_scalar};
     const char *want = getenv("DRST_MLP_KERNEL");
     if (want && !strcmp(want, "scalar"))
         return &scalar;
 #ifdef HAVE_AVX2_ADAM
-    static const f32_kernels_t avx2 = {dense_avx2, output_avx2};
-    static const f32_kernels_t avx512 = {dense_avx512, output_avx512};
+    static const f32_kernels_t avx2 = {scale_avx2, dense_avx2, output_avx2};
+    static const f32_kernels_t avx512 = {scale_avx512, dense_avx512, output_avx512};
     int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (__builtin_cpu_supports("avx512f") && !(want && !strcmp(want, "avx2")))
         return &avx512;
@@ -289,18 +292,7 @@ static void mlp_predict_f32(const drst_model_t *m, const double *x, size_t n, si
     float *xs = (float *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
     float *h[2] = {xs + n * nfp, xs + n * nfp + n * wp};
     const float *in = xs;
-    /* centre and scale in double (raw values may be large and close to
-     * their mean), then round once to float; non-finite -> the mean */
-    for (size_t r = 0; r < n; r++) {
-        const double *row = x + r * stride;
-        float *d = xs + r * nfp;
-        for (size_t j = 0; j < nf; j++) {
-            double v = row[j];
-            d[j] = (float)(fabs(v) <= DBL_MAX ? (v - m->mean[j]) * m->inv_scale[j] : 0.0);
-        }
-        for (size_t j = nf; j < nfp; j++)
-            d[j] = 0.0f;
-    }
+    k->scale(x, stride, n, nf, m->mean, m->inv_scale, xs, nfp);
     for (size_t l = 0; l + 1 < L; l++) {
         float *out = h[l & 1];
         int gelu_act = m->hp.activation == DRST_ACT_GELU;
