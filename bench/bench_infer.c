@@ -10,7 +10,10 @@
  *
  * Prints one JSON line: records, seconds, records_per_s, lat_p50_s,
  * lat_p99_s (median over passes of each pass's p99), lat_p99_max_s, swaps,
- * versions_seen, predict_only_records_per_s (the two predictions alone). */
+ * versions_seen, predict_only_records_per_s (the two predictions alone),
+ * f32_max_rel_diff, f32_max_abs_diff (target units) and acc20_hits_f64/_f32
+ * (float32 serving predict vs the
+ * double-precision one on every stream row, both models). */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -235,8 +238,8 @@ int main(int argc, char **argv)
             return 1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (long done = 0; done < nrec; done += (long)bsz)
-            if (drst_model_predict(sv->baseline, x, bsz, nf, y, scr) != DRST_OK ||
-                drst_model_predict(sv->adaptive, x, bsz, nf, y, scr) != DRST_OK)
+            if (drst_model_predict_f32(sv->baseline, x, bsz, nf, y, scr) != DRST_OK ||
+                drst_model_predict_f32(sv->adaptive, x, bsz, nf, y, scr) != DRST_OK)
                 return 1;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         drst_model_slot_exit(slot);
@@ -246,14 +249,57 @@ int main(int argc, char **argv)
         free(x);
         free(y);
     }
-    printf("{\"format\":\"%s\",\"swap_ms\":%ld,\"batch\":%ld,\"records\":%llu,\"seconds\":%.4f,"
-           "\"records_per_s\":%.0f,\"cpu_s\":%.4f,\"lat_p50_s\":%.3g,\"lat_p99_s\":%.3g,"
-           "\"lat_p99_max_s\":%.3g,\"passes\":%d,"
-           "\"swaps\":%llu,\"versions_seen\":%llu,\"acc20_adaptive\":%.4f,\"end\":%d,"
-           "\"predict_only_records_per_s\":%.0f}\n",
-           format, swap_ms, batch, (unsigned long long)s.records, s.wall_s, s.records_per_s,
-           s.cpu_s, s.lat_p50, s.lat_p99, s.rtt_p99, npass, (unsigned long long)sw.swaps,
-           (unsigned long long)s.versions_seen, s.adaptive.acc[2], (int)why, pred_rps);
+    /* What float32 serving costs in accuracy on the stream's rows: the
+     * largest relative difference from the double-precision predict, and
+     * acc@0.2 of both (baseline and adaptive). */
+    double f32_rel = 0, f32_abs = 0;
+    long acc_f64 = 0, acc_f32 = 0;
+    {
+        size_t nr = st->nrows;
+        double *x = malloc(nr * nf * sizeof(double)), *y64 = malloc(nr * sizeof(double)),
+               *y32 = malloc(nr * sizeof(double));
+        drst_model_scratch_t *scr = drst_model_scratch_new(mb, 256);
+        const drst_serving_t *sv;
+        for (size_t r = 0; r < nr; r++)
+            for (size_t j = 0; j < nf; j++)
+                x[r * nf + j] = drst_table_at(st, r, (size_t)col[j]);
+        drst_rcu_thread_online();
+        sv = drst_model_slot_enter(slot);
+        if (drst_model_scratch_reserve(scr, sv->adaptive) != DRST_OK)
+            return 1;
+        for (int k = 0; k < 2; k++) {
+            const drst_model_t *m = k ? sv->adaptive : sv->baseline;
+            if (drst_model_predict(m, x, nr, nf, y64, scr) != DRST_OK ||
+                drst_model_predict_f32(m, x, nr, nf, y32, scr) != DRST_OK)
+                return 1;
+            for (size_t r = 0; r < nr; r++) {
+                double t = lab >= 0 ? drst_table_at(st, r, (size_t)lab) : NAN;
+                double d = fabs(y32[r] - y64[r]) / fmax(fabs(y64[r]), 1e-9);
+                double den = fmax(fabs(t), DRST_METRICS_EPS);
+                f32_abs = fmax(f32_abs, fabs(y32[r] - y64[r]));
+                f32_rel = d > f32_rel ? d : f32_rel;
+                acc_f64 += fabs(y64[r] - t) / den <= 0.2;
+                acc_f32 += fabs(y32[r] - t) / den <= 0.2;
+            }
+        }
+        drst_model_slot_exit(slot);
+        drst_rcu_thread_offline();
+        drst_model_scratch_free(scr);
+        free(x);
+        free(y64);
+        free(y32);
+    }
+    printf(
+        "{\"format\":\"%s\",\"swap_ms\":%ld,\"batch\":%ld,\"records\":%llu,\"seconds\":%.4f,"
+        "\"records_per_s\":%.0f,\"cpu_s\":%.4f,\"lat_p50_s\":%.3g,\"lat_p99_s\":%.3g,"
+        "\"lat_p99_max_s\":%.3g,\"passes\":%d,"
+        "\"swaps\":%llu,\"versions_seen\":%llu,\"acc20_adaptive\":%.4f,\"end\":%d,"
+        "\"predict_only_records_per_s\":%.0f,\"f32_max_rel_diff\":%.3g,\"f32_max_abs_diff\":%.3g,"
+        "\"acc20_hits_f64\":%ld,\"acc20_hits_f32\":%ld}\n",
+        format, swap_ms, batch, (unsigned long long)s.records, s.wall_s, s.records_per_s, s.cpu_s,
+        s.lat_p50, s.lat_p99, s.rtt_p99, npass, (unsigned long long)sw.swaps,
+        (unsigned long long)s.versions_seen, s.adaptive.acc[2], (int)why, pred_rps, f32_rel,
+        f32_abs, acc_f64, acc_f32);
     drst_stream_close(prod);
     drst_log_free(log);
     drst_schema_free(schema);

@@ -15,7 +15,8 @@ train="$dd/combined.csv"; stream="$dd/stage2_resource_stimulus_A-B-C.csv"
 py="${DRST_PYTHON:-/usr/bin/python3}"
 bin="${DRST_BENCH_BIN:-$here/../build/bench}/bench_infer"
 [ -x "$bin" ] || bin="$(dirname "${DRST_BIN:-build/drst}")/bench/bench_infer"
-records=${RECORDS:-100000}; passes=${PASSES:-9}; core=${CORE:-0}
+# 30 passes: at ~2 M records/s the swap run then still spans >= 10 swaps.
+records=${RECORDS:-100000}; passes=${PASSES:-30}; core=${CORE:-0}
 if [ ! -f "$train" ] || [ ! -f "$stream" ]; then echo "run_infer: $dd not found, skipped"; exit 0; fi
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 echo "machine: $(nproc) cores; load before: $(uptime)"
@@ -84,6 +85,11 @@ for f, target in (("json", 500e3), ("binary", 2e6)):
     print(f"        p99 per-record latency {a['lat_p99_s'] * 1e6:.0f} us without swaps, "
           f"{b['lat_p99_s'] * 1e6:.0f} us with a swap every 100 ms ({b['swaps']} swaps): "
           f"ratio {r:.2f} (target <= 2: {met}); {b['records_per_s'] / 1e3:.0f} k records/s with swaps")
+a = get("binary", 0)
+if "f32_max_abs_diff" in a:
+    print(f"float32 serving vs double predict on the stream rows (both models): max |diff| "
+          f"{a['f32_max_abs_diff']:.3g} (target units), max relative {a['f32_max_rel_diff']:.3g}; "
+          f"acc@0.2 hits {a['acc20_hits_f32']} vs {a['acc20_hits_f64']}")
 PY
 echo "$res" | "$py" "$summary" "$anchor"
 echo "load after: $(uptime)"

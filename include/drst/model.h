@@ -242,6 +242,20 @@ void drst_model_scratch_free(drst_model_scratch_t *s);
 drst_err_t drst_model_predict(const drst_model_t *m, const double *x, size_t nrows, size_t stride,
                               double *y, drst_model_scratch_t *s) DRST_WUR;
 
+/**
+ * @brief drst_model_predict() computed in single precision where the family
+ * has such a path, for serving: the mlp centres and scales the inputs in
+ * double, then runs the network in float32 (as torch serves it) with a
+ * vector kernel (AVX-512, AVX2+FMA or portable, chosen at run time). The
+ * result differs from drst_model_predict() by float rounding only (relative
+ * ~1e-6 of the scaled output) and a row's prediction does not depend on the
+ * batch it is in. Other families: exactly drst_model_predict().
+ * Allocation-free; same scratch as drst_model_predict().
+ * @return DRST_OK, or DRST_ERR_INVAL if the scratch does not fit the model.
+ */
+drst_err_t drst_model_predict_f32(const drst_model_t *m, const double *x, size_t nrows,
+                                  size_t stride, double *y, drst_model_scratch_t *s) DRST_WUR;
+
 /** @brief Single-row fast path. @return the prediction, NaN if scratch does not fit. */
 double drst_model_predict1(const drst_model_t *m, const double *x, drst_model_scratch_t *s);
 

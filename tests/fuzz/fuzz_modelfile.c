@@ -21,8 +21,10 @@ static void try_load(const uint8_t *p, size_t n)
     drst_model_scratch_t *s = drst_model_scratch_new(m, 4);
     size_t nf = drst_model_nfeatures(m);
     double *x = calloc(nf * 4 + 1, sizeof(double)), y[4];
-    if (s && x)
+    if (s && x) {
         (void)drst_model_predict(m, x, 4, nf, y, s);
+        (void)drst_model_predict_f32(m, x, 4, nf, y, s); /* the serving path too */
+    }
     unsigned char *b = NULL;
     size_t bl = 0;
     if (drst_model_save_buffer(m, &b, &bl, NULL, 0) == DRST_OK)

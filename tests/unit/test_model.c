@@ -420,6 +420,80 @@ static void test_concurrent_predict(void **state)
     drst_table_free(t);
 }
 
+/* drst_model_predict_f32 (the serving path): every kernel variant this CPU
+ * runs agrees with the double-precision reference to float rounding, a
+ * row's prediction is the same bit for bit whatever batch or chunk it is
+ * in, missing values take the mean as in double, other families are exact. */
+static void check_f32(const drst_model_t *m, const drst_table_t *t)
+{
+    enum { N = 203 };
+    double x[N * 3], ref[N], y[N], y1, yc[N];
+    for (size_t i = 0; i < N; i++) {
+        x[3 * i] = drst_table_at(t, i, 1);
+        x[3 * i + 1] = i % 17 == 0 ? NAN : drst_table_at(t, i, 2);
+        x[3 * i + 2] = drst_table_at(t, i, 6);
+    }
+    drst_model_scratch_t *s = drst_model_scratch_new(m, 64), *s13 = drst_model_scratch_new(m, 13);
+    assert_int_equal(drst_model_predict(m, x, N, 3, ref, s), DRST_OK);
+    assert_int_equal(drst_model_predict_f32(m, x, N, 3, y, s), DRST_OK);
+    assert_int_equal(drst_model_predict_f32(m, x, N, 3, yc, s13), DRST_OK);
+    double worst = 0;
+    for (size_t i = 0; i < N; i++) {
+        /* float32 network: ~1e-7 relative per operation on the scaled output */
+        double d = fabs(y[i] - ref[i]) / (fabs(ref[i]) + 1);
+        worst = d > worst ? d : worst;
+        assert_true(yc[i] == y[i]);
+        assert_int_equal(drst_model_predict_f32(m, x + 3 * i, 1, 3, &y1, s13), DRST_OK);
+        assert_true(y1 == y[i]);
+    }
+    assert_true(worst <= 1e-5);
+    if (drst_model_family(m) != DRST_MODEL_MLP)
+        assert_true(worst == 0);
+    drst_model_scratch_free(s);
+    drst_model_scratch_free(s13);
+}
+
+static void test_predict_f32(void **state)
+{
+    (void)state;
+    static const char *const kernels[] = {"scalar", "avx2", "avx512"};
+    static const size_t hid[][4] = {{2, 64, 32}, {3, 20, 7, 33}, {1, 1, 0}};
+    drst_table_t *t = make_table(300, 0);
+    drst_train_opts_t o;
+    char err[DRST_ERRLEN];
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(setenv("DRST_MLP_KERNEL", kernels[k], 1), 0);
+        for (size_t h = 0; h < 3; h++) {
+            drst_model_t *m = NULL, *l = NULL;
+            unsigned char *b;
+            size_t n;
+            small_opts(&o, DRST_MODEL_MLP);
+            o.n_hidden = hid[h][0];
+            for (size_t i = 0; i < o.n_hidden; i++)
+                o.hidden[i] = hid[h][1 + i];
+            o.activation = h == 1 ? DRST_ACT_GELU : DRST_ACT_RELU;
+            assert_int_equal(drst_model_train(t, &o, &m, NULL, NULL, err, sizeof(err)), DRST_OK);
+            check_f32(m, t);
+            /* a loaded model derives the same float copy */
+            assert_int_equal(drst_model_save_buffer(m, &b, &n, NULL, 0), DRST_OK);
+            assert_int_equal(drst_model_load_buffer(b, n, &l, err, sizeof(err)), DRST_OK);
+            check_f32(l, t);
+            free(b);
+            drst_model_free(l);
+            drst_model_free(m);
+        }
+    }
+    unsetenv("DRST_MLP_KERNEL");
+    for (drst_model_family_t f = DRST_MODEL_RIDGE; f <= DRST_MODEL_GBDT; f++) {
+        drst_model_t *m = NULL;
+        small_opts(&o, f);
+        assert_int_equal(drst_model_train(t, &o, &m, NULL, NULL, err, sizeof(err)), DRST_OK);
+        check_f32(m, t);
+        drst_model_free(m);
+    }
+    drst_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),      cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_warm_start),      cmocka_unit_test(test_concurrent_predict),
         cmocka_unit_test(test_roundtrip_knn),   cmocka_unit_test(test_knn_memory),
+        cmocka_unit_test(test_predict_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

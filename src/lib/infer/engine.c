@@ -500,24 +500,40 @@ static int claim(drst_infer_t *c, const drst_msg_t *m)
     return 1;
 }
 
-static void score(acc_t *a, double t, double yb, double ya)
+/* One labelled record's errors: which tolerances each path meets (bit k
+ * for TAUS[k]) and the sketch buckets, computed once and then counted in the
+ * partition's and the total's figures. */
+typedef struct scored {
+    unsigned hb, ha;
+    long kb, ka;
+} scored_t;
+
+static scored_t score_of(double t, double yb, double ya)
 {
     double d = fabs(t) > DRST_METRICS_EPS ? fabs(t) : DRST_METRICS_EPS;
     double eb = fabs(yb - t) / d, ea = fabs(ya - t) / d;
+    scored_t r = {0, 0, sk_bucket(isfinite(eb) ? eb : INFINITY),
+                  sk_bucket(isfinite(ea) ? ea : INFINITY)};
+    for (int k = 0; k < DRST_INFER_NTAU; k++) {
+        r.hb |= (unsigned)(eb <= TAUS[k]) << k;
+        r.ha |= (unsigned)(ea <= TAUS[k]) << k;
+    }
+    return r;
+}
+
+static void score_add(acc_t *a, const scored_t *r)
+{
     a->lab++;
     a->in_lab++;
     for (int k = 0; k < DRST_INFER_NTAU; k++) {
-        if (eb <= TAUS[k]) {
-            a->hb[k]++;
-            a->in_hb[k]++;
-        }
-        if (ea <= TAUS[k]) {
-            a->ha[k]++;
-            a->in_ha[k]++;
-        }
+        unsigned b = (r->hb >> k) & 1u, c = (r->ha >> k) & 1u;
+        a->hb[k] += b;
+        a->in_hb[k] += b;
+        a->ha[k] += c;
+        a->in_ha[k] += c;
     }
-    sk_add(&a->eb, isfinite(eb) ? eb : INFINITY);
-    sk_add(&a->ea, isfinite(ea) ? ea : INFINITY);
+    sk_add_bucket(&a->eb, r->kb, 1);
+    sk_add_bucket(&a->ea, r->ka, 1);
 }
 
 static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eos_t *eos,
@@ -610,9 +626,10 @@ static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eo
         rc = DRST_OK;
         if (n > 0) {
             /* Baseline features are the first nb schema columns in order. */
-            if ((rc = drst_model_predict(sv->baseline, c->feat, n, w, c->yb, c->scr)) == DRST_OK)
-                rc = ident ? drst_model_predict(sv->adaptive, c->feat, n, w, c->ya, c->scr)
-                           : drst_model_predict(sv->adaptive, c->xa, n, na, c->ya, c->scr);
+            if ((rc = drst_model_predict_f32(sv->baseline, c->feat, n, w, c->yb, c->scr)) ==
+                DRST_OK)
+                rc = ident ? drst_model_predict_f32(sv->adaptive, c->feat, n, w, c->ya, c->scr)
+                           : drst_model_predict_f32(sv->adaptive, c->xa, n, na, c->ya, c->scr);
         }
         if (sv->version != c->version) {
             c->version = sv->version;
@@ -634,8 +651,9 @@ static drst_err_t process(drst_infer_t *c, const drst_stream_batch_t *b, drst_eo
             at->n++;
             at->in_n++;
             if (c->has[i]) {
-                score(ap, c->label[i], c->yb[i], c->ya[i]);
-                score(at, c->label[i], c->yb[i], c->ya[i]);
+                scored_t r = score_of(c->label[i], c->yb[i], c->ya[i]);
+                score_add(ap, &r);
+                score_add(at, &r);
             }
             if (isfinite(c->send[i]))
                 sk_add(&c->rtt, now_wall - c->send[i]);

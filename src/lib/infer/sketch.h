@@ -21,21 +21,33 @@ typedef struct sketch {
     uint64_t b[SK_NB];
 } sketch_t;
 
-static inline void sk_add_n(sketch_t *s, double v, uint64_t k)
+/* The bucket of v: 0 is the zero bucket, SK_NB the infinity bucket. One
+ * log(); a caller adding one value to several sketches computes it once. */
+static inline long sk_bucket(double v)
+{
+    if (!(v == v) || v == INFINITY)
+        return SK_NB;
+    if (v <= SK_MIN)
+        return 0;
+    /* 1 / ln(1.02) */
+    long i = (long)ceil(log(v / SK_MIN) * 50.49752469);
+    return i < 1 ? 1 : i >= SK_NB ? SK_NB : i;
+}
+
+static inline void sk_add_bucket(sketch_t *s, long i, uint64_t k)
 {
     s->n += k;
-    if (!(v == v) || v == INFINITY) {
-        s->inf += k;
-    } else if (v <= SK_MIN) {
+    if (i == 0)
         s->zero += k;
-    } else {
-        /* 1 / ln(1.02) */
-        long i = (long)ceil(log(v / SK_MIN) * 50.49752469);
-        if (i >= SK_NB)
-            s->inf += k;
-        else
-            s->b[i < 1 ? 1 : i] += k;
-    }
+    else if (i >= SK_NB)
+        s->inf += k;
+    else
+        s->b[i] += k;
+}
+
+static inline void sk_add_n(sketch_t *s, double v, uint64_t k)
+{
+    sk_add_bucket(s, sk_bucket(v), k);
 }
 
 static inline void sk_add(sketch_t *s, double v)

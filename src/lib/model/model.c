@@ -158,6 +158,7 @@ void drst_model_free(drst_model_t *m)
         free(m->W[l]);
         free(m->b[l]);
     }
+    free(m->fblock);
     free(m->coef);
     free(m->roots);
     free(m->nodes);
@@ -223,11 +224,12 @@ drst_err_t model_finish(drst_model_t *m, char *err, size_t errlen)
         return rc;
     SHA256(buf, len, m->hash);
     free(buf);
-    model_derive(m);
+    if (model_derive(m) != DRST_OK)
+        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "model: out of memory");
     return DRST_OK;
 }
 
-void model_derive(drst_model_t *m)
+drst_err_t model_derive(drst_model_t *m)
 {
     hex32(m->hash, m->hash_hex);
     hex32(m->data_hash, m->data_hash_hex);
@@ -236,6 +238,7 @@ void model_derive(drst_model_t *m)
         if (m->sizes[l] > m->maxw)
             m->maxw = m->sizes[l];
     describe(m);
+    return m->ops->derive ? m->ops->derive(m) : DRST_OK;
 }
 
 /* ---------------------------------------------------------------- train */
@@ -797,6 +800,20 @@ drst_err_t drst_model_predict(const drst_model_t *m, const double *x, size_t nro
         m->ops->predict(m, xs, k, y + off, tmp);
         for (size_t i = 0; i < k; i++)
             y[off + i] = y[off + i] * m->y_std + m->y_mean;
+    }
+    return DRST_OK;
+}
+
+drst_err_t drst_model_predict_f32(const drst_model_t *m, const double *x, size_t nrows,
+                                  size_t stride, double *y, drst_model_scratch_t *s)
+{
+    if (!m->ops->predict_f32)
+        return drst_model_predict(m, x, nrows, stride, y, s);
+    if (!s || s->cap < scratch_need(m, s->rows))
+        return DRST_ERR_INVAL;
+    for (size_t off = 0; off < nrows; off += s->rows) {
+        size_t k = nrows - off < s->rows ? nrows - off : s->rows;
+        m->ops->predict_f32(m, x + off * stride, k, stride, y + off, s->buf);
     }
     return DRST_OK;
 }

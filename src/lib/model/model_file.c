@@ -432,7 +432,10 @@ drst_err_t drst_model_load_buffer(const void *buf, size_t len, drst_model_t **ou
         return rc;
     }
     SHA256(p, len, m->hash); /* the content hash is of the bytes we were given */
-    model_derive(m);
+    if (model_derive(m) != DRST_OK) {
+        drst_model_free(m);
+        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "model file: out of memory");
+    }
     *out = m;
     return DRST_OK;
 }

@@ -53,6 +53,13 @@ struct drst_model {
     size_t sizes[DRST_MODEL_MAX_HIDDEN + 2];
     double *W[DRST_MODEL_MAX_HIDDEN + 1];
     double *b[DRST_MODEL_MAX_HIDDEN + 1];
+    /* derived single-precision copy for drst_model_predict_f32(): fw[l] is
+     * sizes[l+1] rounded up to 16 (zero padding); one aligned block. */
+    float *fW[DRST_MODEL_MAX_HIDDEN + 1];
+    float *fb[DRST_MODEL_MAX_HIDDEN + 1];
+    size_t fw[DRST_MODEL_MAX_HIDDEN + 1];
+    float *fblock;
+    const struct f32_kernels *f32k; /* instruction set picked at derive time */
 
     /* ridge */
     double *coef; /* nf */
@@ -137,6 +144,13 @@ struct drst_model_ops {
      * scratch_per_row(m) * n doubles */
     void (*predict)(const drst_model_t *m, const double *xs, size_t n, double *y, double *tmp);
     size_t (*scratch_per_row)(const drst_model_t *m);
+    /* optional: derived data after train or load (NULL: none) */
+    drst_err_t (*derive)(drst_model_t *m);
+    /* optional single-precision predict: n <= scratch rows RAW rows (stride
+     * apart) -> predictions in target units; tmp is the whole scratch
+     * (scratch_need() doubles). NULL: drst_model_predict_f32 uses predict. */
+    void (*predict_f32)(const drst_model_t *m, const double *x, size_t n, size_t stride, double *y,
+                        double *tmp);
 };
 
 extern const struct drst_model_ops drst_model_mlp_ops;
@@ -171,7 +185,8 @@ double model_acc20_scaled(const drst_model_t *m, const double *ys, const double 
 
 /* Serialize to compute the content hash after training, then model_derive(). */
 drst_err_t model_finish(drst_model_t *m, char *err, size_t errlen);
-/* Fill the derived fields (hex hashes, description, widest layer) from m->hash. */
-void model_derive(drst_model_t *m);
+/* Fill the derived fields (hex hashes, description, widest layer, the
+ * family's derive()) from m->hash. DRST_ERR_NOMEM if that allocation fails. */
+drst_err_t model_derive(drst_model_t *m);
 
 #endif

@@ -2,6 +2,7 @@
  * through OpenBLAS dgemm; one-row prediction uses plain loops (a BLAS call
  * costs more than the arithmetic at that size). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,13 +31,20 @@
 
 #define SMALL_BATCH 4
 
+static size_t pad16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+/* Two ping-pong activation rows; the padded float32 path fits in the same
+ * (mlp_predict_f32 accounts for it). */
 static size_t mlp_scratch_per_row(const drst_model_t *m)
 {
     size_t w = 1;
     for (size_t l = 0; l <= m->nlayers; l++)
         if (m->sizes[l] > w)
             w = m->sizes[l];
-    return 2 * w;
+    return 2 * pad16(w) + 16;
 }
 
 static inline double gelu(double z)
@@ -114,6 +122,189 @@ static void mlp_predict(const drst_model_t *m, const double *xs, size_t n, doubl
         return;
     }
     forward_batch(m, xs, n, y, tmp, tmp + n * w);
+}
+
+/* ------------------------------------------------------- float32 serving */
+
+#define EXP_MASK 0x7ff0000000000000ULL /* exponent bits of a double */
+
+/* The kernels: mlp_f32_kernel.h once per instruction set. FMA keeps one
+ * rounding per multiply-add; the portable version rounds twice (a * b + c
+ * under -ffp-contract=off), which is the only difference between them. */
+#define KN(name) name##_scalar
+#define KATTR
+#define VT            float
+#define VL            1
+#define VLOAD(p)      (*(p))
+#define VSTORE(p, v)  (*(p) = (v))
+#define VSET1(x)      (x)
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VRELU(v)      ((v) > 0.0f ? (v) : 0.0f)
+#define VHSUM(v)      (v)
+#define RA            2
+#include "model/mlp_f32_kernel.h"
+#undef KN
+#undef KATTR
+#undef VT
+#undef VL
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VRELU
+#undef VHSUM
+#undef RA
+
+#ifdef HAVE_AVX2_ADAM
+static inline __attribute__((always_inline, target("avx2,fma"))) float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+#define KN(name)      name##_avx2
+#define KATTR         __attribute__((target("avx2,fma")))
+#define VT            __m256
+#define VL            8
+#define VLOAD(p)      _mm256_loadu_ps(p)
+#define VSTORE(p, v)  _mm256_storeu_ps((p), (v))
+#define VSET1(x)      _mm256_set1_ps(x)
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VRELU(v)      _mm256_max_ps((v), _mm256_setzero_ps())
+#define VHSUM(v)      hsum256(v)
+#define RA            2
+#include "model/mlp_f32_kernel.h"
+#undef KN
+#undef KATTR
+#undef VT
+#undef VL
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VRELU
+#undef VHSUM
+#undef RA
+
+#define KN(name)      name##_avx512
+#define KATTR         __attribute__((target("avx512f")))
+#define VT            __m512
+#define VL            16
+#define VLOAD(p)      _mm512_loadu_ps(p)
+#define VSTORE(p, v)  _mm512_storeu_ps((p), (v))
+#define VSET1(x)      _mm512_set1_ps(x)
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VRELU(v)      _mm512_max_ps((v), _mm512_setzero_ps())
+#define VHSUM(v)      _mm512_reduce_add_ps(v)
+#define RA            4
+#include "model/mlp_f32_kernel.h"
+#undef KN
+#undef KATTR
+#undef VT
+#undef VL
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VRELU
+#undef VHSUM
+#undef RA
+#endif
+
+struct f32_kernels {
+    void (*scale)(const double *x, size_t stride, size_t n, size_t nf, const double *mean,
+                  const double *inv, float *out, size_t ldo);
+    void (*dense)(const float *in, size_t ldi, size_t ni, const float *W, size_t ldw,
+                  const float *b, float *out, size_t rows, int relu);
+    void (*output)(const float *in, size_t ldi, const float *w, float b, double *y, size_t rows);
+};
+typedef struct f32_kernels f32_kernels_t;
+
+/* The best kernel this CPU runs; DRST_MLP_KERNEL=scalar|avx2|avx512 asks
+ * for another one (tests of every variant on one machine), never for one
+ * the CPU lacks. Read when a model is derived, not per prediction. */
+static const f32_kernels_t *f32_kernels(void)
+{
+    static const f32_kernels_t scalar = {scale_scalar, dense_scalar, output_scalar};
+    const char *want = getenv("DRST_MLP_KERNEL");
+    if (want && !strcmp(want, "scalar"))
+        return &scalar;
+#ifdef HAVE_AVX2_ADAM
+    static const f32_kernels_t avx2 = {scale_avx2, dense_avx2, output_avx2};
+    static const f32_kernels_t avx512 = {scale_avx512, dense_avx512, output_avx512};
+    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (__builtin_cpu_supports("avx512f") && !(want && !strcmp(want, "avx2")))
+        return &avx512;
+    if (has2)
+        return &avx2;
+#endif
+    return &scalar;
+}
+
+/* Padded input width of layer l (the previous layer's padded output). */
+static size_t f32_in(const drst_model_t *m, size_t l)
+{
+    return l == 0 ? pad16(m->sizes[0]) : m->fw[l - 1];
+}
+
+/* The float32 copy of the network, 64-byte aligned segments (mlp_f32_kernel.h
+ * describes the layout). Derived after training or loading. */
+static drst_err_t mlp_derive(drst_model_t *m)
+{
+    size_t L = m->nlayers, total = 0, off = 0;
+    free(m->fblock);
+    m->fblock = NULL;
+    for (size_t l = 0; l < L; l++) {
+        m->fw[l] = l + 1 < L ? pad16(m->sizes[l + 1]) : 16;
+        total += (l + 1 < L ? m->sizes[l] * m->fw[l] : f32_in(m, l)) + m->fw[l];
+    }
+    m->fblock = aligned_alloc(64, total * sizeof(float));
+    if (!m->fblock)
+        return DRST_ERR_NOMEM;
+    memset(m->fblock, 0, total * sizeof(float));
+    m->f32k = f32_kernels();
+    for (size_t l = 0; l < L; l++) {
+        size_t ni = m->sizes[l], no = m->sizes[l + 1];
+        size_t ld = l + 1 < L ? m->fw[l] : 1;
+        m->fW[l] = m->fblock + off;
+        off += l + 1 < L ? ni * m->fw[l] : f32_in(m, l);
+        m->fb[l] = m->fblock + off;
+        off += m->fw[l];
+        for (size_t i = 0; i < ni; i++)
+            for (size_t j = 0; j < no; j++)
+                m->fW[l][i * ld + j] = (float)m->W[l][i * no + j];
+        for (size_t j = 0; j < no; j++)
+            m->fb[l][j] = (float)m->b[l][j];
+    }
+    return DRST_OK;
+}
+
+/* Raw rows -> predictions in target units. tmp holds k rows of the padded
+ * scaled input and two padded activation buffers (mlp_scratch_per_row()). */
+static void mlp_predict_f32(const drst_model_t *m, const double *x, size_t n, size_t stride,
+                            double *y, double *tmp)
+{
+    const f32_kernels_t *k = m->f32k;
+    size_t nf = m->nf, nfp = pad16(nf), L = m->nlayers, wp = 16;
+    for (size_t l = 0; l + 1 < L; l++)
+        wp = m->fw[l] > wp ? m->fw[l] : wp;
+    float *xs = (float *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
+    float *h[2] = {xs + n * nfp, xs + n * nfp + n * wp};
+    const float *in = xs;
+    k->scale(x, stride, n, nf, m->mean, m->inv_scale, xs, nfp);
+    for (size_t l = 0; l + 1 < L; l++) {
+        float *out = h[l & 1];
+        int gelu_act = m->hp.activation == DRST_ACT_GELU;
+        k->dense(in, f32_in(m, l), m->sizes[l], m->fW[l], m->fw[l], m->fb[l], out, n, !gelu_act);
+        if (gelu_act)
+            for (size_t i = 0; i < n * m->fw[l]; i++)
+                out[i] = (float)gelu(out[i]);
+        in = out;
+    }
+    k->output(in, f32_in(m, L - 1), m->fW[L - 1], m->fb[L - 1][0], y, n);
+    for (size_t r = 0; r < n; r++)
+        y[r] = y[r] * m->y_std + m->y_mean;
 }
 
 /* ------------------------------------------------------------------ train */
@@ -477,4 +668,6 @@ const struct drst_model_ops drst_model_mlp_ops = {
     .load = mlp_load,
     .predict = mlp_predict,
     .scratch_per_row = mlp_scratch_per_row,
+    .derive = mlp_derive,
+    .predict_f32 = mlp_predict_f32,
 };
