@@ -260,6 +260,30 @@ static void workers_agree_and_summaries_merge(void **state)
     free(g3);
 }
 
+/* Idle flows end in the interval of their deadline whatever the worker
+ * count: a worker that sees no packet after a deadline still learns of it
+ * from the interval ticks. */
+static void idle_timeouts_land_in_their_interval(void **state)
+{
+    (void)state;
+    for (unsigned w = 1; w <= 3; w += 2) {
+        struct got *g = calloc(1, sizeof(*g));
+        drst_flow_engine_t *e = mk(g, w, 2, 0, 1000, 1);
+        for (int i = 0; i < 50; i++) /* 50 flows, deadlines 102.005 .. 102.495 */
+            pkt(e, 100.005 + i * 0.01, 1, (uint16_t)(2000 + i), 2, 53, -1, 0, 0, 20);
+        for (int i = 0; i < 20; i++) /* one flow keeps the clock going */
+            pkt(e, 100.6 + i * 0.3, 3, 9999, 2, 53, -1, 0, 0, 20);
+        finish(e);
+        assert_int_equal(g->nsum, 7); /* intervals 100 .. 106 */
+        for (size_t i = 0; i < g->nsum; i++) {
+            uint64_t want = g->sum[i].start == 102.0 ? 50 : g->sum[i].start == 106.0 ? 1 : 0;
+            assert_int_equal(g->sum[i].ended_flows, want);
+        }
+        drst_flow_engine_free(e);
+        free(g);
+    }
+}
+
 static void bad_config_is_refused(void **state)
 {
     drst_flow_config_t c;
@@ -283,6 +307,7 @@ int main(void)
         cmocka_unit_test(timeouts_eviction_interim),
         cmocka_unit_test(odd_sized_table),
         cmocka_unit_test(workers_agree_and_summaries_merge),
+        cmocka_unit_test(idle_timeouts_land_in_their_interval),
         cmocka_unit_test(bad_config_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -508,7 +508,13 @@ void ft_tick(flowtab_t *ft, uint64_t ts_ns)
     }
     if (idx <= ft->cur_idx)
         return;
+    /* Idle flows whose deadline fell in the closing interval end in it, and
+     * those of skipped (packet-free) intervals in the new one: ticks reach
+     * every worker, so the ended-flow counts do not depend on which worker
+     * happened to see a packet after a deadline, nor on the worker count. */
+    expire_idle(ft, (ft->cur_idx + 1) * ft->interval_ns);
     close_interval(ft);
+    expire_idle(ft, idx * ft->interval_ns);
     ft->cur_idx = idx;
 }
 
