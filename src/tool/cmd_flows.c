@@ -62,7 +62,7 @@ static void help(void)
         "      --active-timeout S  interim record every S seconds of a flow's life, 0 = never\n"
         "                          (default 300)\n"
         "      --max-flows N       live flows kept at most; beyond, the oldest idle flow is\n"
-        "                          exported early as 'evicted' (default 1048576, ~260 B each)\n"
+        "                          exported early as 'evicted' (default 1048576, ~252 B each)\n"
         "\n"
         "Times in records: start/end/duration in seconds, RTT and inter-arrival in ms.\n"
         "\n"

@@ -173,12 +173,47 @@ static void timeouts_eviction_interim(void **state)
     assert_int_equal(c.flow_records, 5); /* 4 final + 1 interim */
     drst_flow_engine_free(e);
     free(g);
-    /* the default table: 256-byte flows + 4-byte buckets */
+    /* the default table: 248-byte flows + one 4-byte bucket each */
     struct got *g2 = calloc(1, sizeof(*g2));
     e = mk(g2, 1, 60, 0, 1u << 20, 0);
-    assert_int_equal(drst_flow_engine_bytes_per_flow(e), 260);
+    assert_int_equal(drst_flow_engine_bytes_per_flow(e), 252);
     drst_flow_engine_free(e);
     free(g2);
+}
+
+/* A table whose size is not a power of two (buckets are exactly max_flows):
+ * both directions of every flow find it, and eviction unlinks flows from the
+ * right bucket chains. */
+static void odd_sized_table(void **state)
+{
+    struct got *g = calloc(1, sizeof(*g));
+    (void)state;
+    drst_flow_engine_t *e = mk(g, 1, 60, 0, 1500, 0);
+    assert_int_equal(drst_flow_engine_bytes_per_flow(e), 252);
+    for (int i = 0; i < 1500; i++)
+        pkt(e, 1.0 + i * 1e-4, 1, (uint16_t)(1000 + i), 2, 53, -1, 0, 0, 10);
+    for (int i = 1499; i >= 0; i--) /* replies, newest flow first */
+        pkt(e, 2.0 + (1499 - i) * 1e-4, 2, 53, 1, (uint16_t)(1000 + i), -1, 0, 0, 20);
+    for (int i = 0; i < 500; i++) /* evicts the 500 flows replied to first */
+        pkt(e, 3.0 + i * 1e-4, 1, (uint16_t)(5000 + i), 2, 53, -1, 0, 0, 10);
+    finish(e);
+    drst_flow_counters_t c;
+    drst_flow_engine_counters(e, &c);
+    assert_int_equal(c.flows, 2000);
+    assert_int_equal(c.evicted, 500);
+    assert_int_equal(g->n, 2000);
+    size_t both = 0, evicted = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const drst_flow_record_t *r = &g->rec[i];
+        if (r->client_port < 5000) {
+            both += r->c2s.packets == 1 && r->s2c.packets == 1 && r->s2c.payload == 20;
+            evicted += r->state == DRST_FLOW_STATE_EVICTED && r->client_port >= 2000;
+        }
+    }
+    assert_int_equal(both, 1500);
+    assert_int_equal(evicted, 500);
+    drst_flow_engine_free(e);
+    free(g);
 }
 
 static uint64_t total_packets(const struct got *g)
@@ -225,6 +260,30 @@ static void workers_agree_and_summaries_merge(void **state)
     free(g3);
 }
 
+/* Idle flows end in the interval of their deadline whatever the worker
+ * count: a worker that sees no packet after a deadline still learns of it
+ * from the interval ticks. */
+static void idle_timeouts_land_in_their_interval(void **state)
+{
+    (void)state;
+    for (unsigned w = 1; w <= 3; w += 2) {
+        struct got *g = calloc(1, sizeof(*g));
+        drst_flow_engine_t *e = mk(g, w, 2, 0, 1000, 1);
+        for (int i = 0; i < 50; i++) /* 50 flows, deadlines 102.005 .. 102.495 */
+            pkt(e, 100.005 + i * 0.01, 1, (uint16_t)(2000 + i), 2, 53, -1, 0, 0, 20);
+        for (int i = 0; i < 20; i++) /* one flow keeps the clock going */
+            pkt(e, 100.6 + i * 0.3, 3, 9999, 2, 53, -1, 0, 0, 20);
+        finish(e);
+        assert_int_equal(g->nsum, 7); /* intervals 100 .. 106 */
+        for (size_t i = 0; i < g->nsum; i++) {
+            uint64_t want = g->sum[i].start == 102.0 ? 50 : g->sum[i].start == 106.0 ? 1 : 0;
+            assert_int_equal(g->sum[i].ended_flows, want);
+        }
+        drst_flow_engine_free(e);
+        free(g);
+    }
+}
+
 static void bad_config_is_refused(void **state)
 {
     drst_flow_config_t c;
@@ -246,7 +305,9 @@ int main(void)
         cmocka_unit_test(tcp_connection_statistics),
         cmocka_unit_test(client_is_the_syn_sender),
         cmocka_unit_test(timeouts_eviction_interim),
+        cmocka_unit_test(odd_sized_table),
         cmocka_unit_test(workers_agree_and_summaries_merge),
+        cmocka_unit_test(idle_timeouts_land_in_their_interval),
         cmocka_unit_test(bad_config_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

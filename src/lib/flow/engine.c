@@ -17,7 +17,9 @@
 #include "common/error_int.h"
 #include "flow/flow_int.h"
 
-#define BATCH 32
+#define BATCH 32  /* descriptors the source writes to a ring before publishing them */
+#define PEEK  256 /* descriptors a worker processes before giving their slots back */
+#define SPIN  128 /* empty polls before a worker sleeps */
 
 struct merge {
     uint64_t idx;
@@ -25,14 +27,16 @@ struct merge {
     drst_flow_summary_t sum;
 };
 
+/* Read by its thread only when it starts (worker_main keeps ft and ring in
+ * locals), so the source's per-packet `npend` writes share no cache line
+ * the worker reads in its loop. */
 struct worker {
     struct drst_flow_engine *e;
     flowtab_t *ft;
     spsc_t *ring;
     pthread_t th;
     int started;
-    uint32_t nstaged;
-    pkt_t staged[BATCH];
+    uint32_t npend; /* written to the ring, not yet published (source side) */
 };
 
 struct drst_flow_engine {
@@ -155,11 +159,10 @@ static void emit_summary(void *ctx, const drst_flow_summary_t *s, uint64_t idx)
 
 /* ---- workers ---- */
 
+/* The source waiting for room in a full ring. */
 static void backoff(unsigned *idle)
 {
-    if (++*idle < 64)
-        return;
-    if (*idle < 256) {
+    if (++*idle < 64) {
         sched_yield();
         return;
     }
@@ -170,50 +173,60 @@ static void backoff(unsigned *idle)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    pkt_t buf[BATCH];
+    flowtab_t *ft = w->ft;
+    spsc_t *ring = w->ring;
     unsigned idle = 0;
     for (;;) {
-        uint32_t n = spsc_pop(w->ring, buf, BATCH);
+        const pkt_t *b;
+        uint32_t n = spsc_peek(ring, &b, PEEK);
         if (!n) {
-            backoff(&idle);
+            if (++idle >= SPIN) {
+                spsc_wait(ring);
+                idle = 0;
+            }
             continue;
         }
         idle = 0;
         for (uint32_t i = 0; i < n; i++) {
-            if (buf[i].ctl == 0) {
-                ft_packet(w->ft, &buf[i], buf[i].hash);
-            } else if (buf[i].ctl == 1) {
-                ft_tick(w->ft, buf[i].ts_ns);
-            } else if (buf[i].ctl == 2) {
-                ft_finish(w->ft);
+            if (b[i].ctl == 0) {
+                ft_packet(ft, &b[i], b[i].hash);
+            } else if (b[i].ctl == 1) {
+                ft_tick(ft, b[i].ts_ns);
+            } else if (b[i].ctl == 2) {
+                ft_finish(ft);
                 return NULL;
             } else {
                 return NULL; /* 3: quit without exporting (engine freed unfinished) */
             }
         }
+        spsc_release(ring, n);
     }
 }
 
-static void flush_worker(drst_flow_engine_t *e, struct worker *w)
+/* Publish what the source wrote to w's ring and wake the worker. */
+static void flush_worker(struct worker *w)
 {
-    uint32_t off = 0;
-    unsigned idle = 0;
-    while (off < w->nstaged) {
-        uint32_t k = spsc_push(w->ring, w->staged + off, w->nstaged - off);
-        off += k;
-        if (off < w->nstaged) {
-            e->src.ring_waits++;
-            backoff(&idle);
-        }
-    }
-    w->nstaged = 0;
+    spsc_publish(w->ring, 1);
+    w->npend = 0;
 }
 
+/* Copy p into the next slot of w's ring; publish every BATCH descriptors. */
 static void stage(drst_flow_engine_t *e, struct worker *w, const pkt_t *p)
 {
-    w->staged[w->nstaged++] = *p;
-    if (w->nstaged == BATCH)
-        flush_worker(e, w);
+    pkt_t *s = spsc_wslot(w->ring);
+    if (!s) {
+        unsigned idle = 0;
+        flush_worker(w);
+        e->src.ring_waits++;
+        while (!(s = spsc_wslot(w->ring)))
+            backoff(&idle);
+    }
+    *s = *p;
+    spsc_wnext(w->ring);
+    if (++w->npend == BATCH) {
+        spsc_publish(w->ring, 0);
+        w->npend = 0;
+    }
 }
 
 /* ---- public ---- */
@@ -302,7 +315,7 @@ static void broadcast(drst_flow_engine_t *e, uint8_t ctl, uint64_t ts)
         }
         stage(e, &e->w[i], &t);
         if (ctl == 2)
-            flush_worker(e, &e->w[i]);
+            flush_worker(&e->w[i]);
     }
 }
 
@@ -337,8 +350,7 @@ void engine_flush_staged(drst_flow_engine_t *e)
 {
     if (e->nw > 1)
         for (unsigned i = 0; i < e->nw; i++)
-            if (e->w[i].nstaged)
-                flush_worker(e, &e->w[i]);
+            flush_worker(&e->w[i]);
 }
 
 drst_err_t drst_flow_engine_finish(drst_flow_engine_t *e, char *err, size_t errlen)
@@ -395,9 +407,8 @@ void drst_flow_engine_free(drst_flow_engine_t *e)
                 pkt_t t;
                 memset(&t, 0, sizeof(t));
                 t.ctl = 3;
-                w->nstaged = 0;
-                w->staged[w->nstaged++] = t;
-                flush_worker(e, w);
+                stage(e, w, &t);
+                flush_worker(w);
                 pthread_join(w->th, NULL);
             }
             ft_free(w->ft);

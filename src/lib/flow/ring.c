@@ -5,7 +5,19 @@
  * acquire and publishes its own with release, so a descriptor is fully
  * written before the consumer can see it and fully read before the
  * producer can overwrite it. Each side caches the other's index to touch the
- * shared cache line only when the cached value says the ring is full/empty. */
+ * shared cache line only when the cached value says the ring is full/empty.
+ *
+ * Descriptors are written and read in place (spsc_wslot / spsc_peek): the
+ * source copies a parsed descriptor once, into the slot, and the worker
+ * reads it there; `head` is published once per batch, not per descriptor.
+ *
+ * An empty ring puts its consumer to sleep on a condition variable instead
+ * of spinning: on a machine with fewer idle cores than threads, a spinning
+ * worker takes CPU time from the source, which is the bottleneck. The
+ * producer wakes it only once the ring holds a wake threshold of
+ * descriptors (or on spsc_publish(r, 1), at a flush), so a worker is woken
+ * a few hundred times per million packets, not once per batch. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +27,19 @@
 #define CACHELINE 64
 
 struct spsc {
-    _Alignas(CACHELINE) _Atomic uint32_t head; /* next slot to write (producer) */
+    /* producer's line */
+    _Alignas(CACHELINE) _Atomic uint32_t head; /* published: slots [tail, head) are readable */
+    uint32_t phead;                            /* next slot the producer writes */
     uint32_t tail_cache;                       /* producer's view of tail */
+    /* consumer's line */
     _Alignas(CACHELINE) _Atomic uint32_t tail; /* next slot to read (consumer) */
     uint32_t head_cache;                       /* consumer's view of head */
-    _Alignas(CACHELINE) uint32_t mask;
+    /* shared, read-mostly */
+    _Alignas(CACHELINE) _Atomic int sleeping; /* consumer waits on cv */
+    uint32_t mask, wake_fill;
     pkt_t *slot;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 };
 
 spsc_t *spsc_new(uint32_t size_pow2)
@@ -38,7 +57,13 @@ spsc_t *spsc_new(uint32_t size_pow2)
     }
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);
+    atomic_init(&r->sleeping, 0);
     r->mask = size_pow2 - 1;
+    /* An eighth of the ring: enough work to be worth a wake-up, and the
+     * producer still has 7/8 of the ring to fill while the worker starts. */
+    r->wake_fill = size_pow2 / 8 ? size_pow2 / 8 : 1;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     return r;
 }
 
@@ -46,39 +71,77 @@ void spsc_free(spsc_t *r)
 {
     if (!r)
         return;
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
     free(r->slot);
     free(r);
 }
 
-uint32_t spsc_push(spsc_t *r, const pkt_t *v, uint32_t n)
+pkt_t *spsc_wslot(spsc_t *r)
 {
-    uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint32_t cap = r->mask + 1;
-    uint32_t room = cap - (head - r->tail_cache);
-    if (room < n) {
+    if (r->phead - r->tail_cache == cap) {
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        room = cap - (head - r->tail_cache);
+        if (r->phead - r->tail_cache == cap)
+            return NULL;
     }
-    if (n > room)
-        n = room;
-    for (uint32_t i = 0; i < n; i++)
-        r->slot[(head + i) & r->mask] = v[i];
-    atomic_store_explicit(&r->head, head + n, memory_order_release);
-    return n;
+    return &r->slot[r->phead & r->mask];
 }
 
-uint32_t spsc_pop(spsc_t *r, pkt_t *v, uint32_t n)
+void spsc_wnext(spsc_t *r)
+{
+    r->phead++;
+}
+
+void spsc_publish(spsc_t *r, int wake)
+{
+    /* seq_cst store, then seq_cst load of `sleeping`: with the consumer's
+     * seq_cst store of `sleeping` then load of `head` in spsc_wait, one of
+     * the two sees the other's store (no lost wake-up). */
+    atomic_store(&r->head, r->phead);
+    if (!atomic_load(&r->sleeping))
+        return;
+    r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uint32_t fill = r->phead - r->tail_cache;
+    if (fill == 0 || (!wake && fill < r->wake_fill))
+        return;
+    pthread_mutex_lock(&r->mu);
+    atomic_store(&r->sleeping, 0);
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+uint32_t spsc_peek(spsc_t *r, const pkt_t **first, uint32_t max)
 {
     uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint32_t avail = r->head_cache - tail;
-    if (avail < n) {
+    if (avail == 0) {
         r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
         avail = r->head_cache - tail;
     }
-    if (n > avail)
-        n = avail;
-    for (uint32_t i = 0; i < n; i++)
-        v[i] = r->slot[(tail + i) & r->mask];
+    uint32_t to_end = r->mask + 1 - (tail & r->mask); /* contiguous slots */
+    if (avail > to_end)
+        avail = to_end;
+    if (avail > max)
+        avail = max;
+    *first = &r->slot[tail & r->mask];
+    return avail;
+}
+
+void spsc_release(spsc_t *r, uint32_t n)
+{
+    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     atomic_store_explicit(&r->tail, tail + n, memory_order_release);
-    return n;
+}
+
+void spsc_wait(spsc_t *r)
+{
+    pthread_mutex_lock(&r->mu);
+    atomic_store(&r->sleeping, 1);
+    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (atomic_load(&r->head) == tail)
+        while (atomic_load(&r->sleeping))
+            pthread_cond_wait(&r->cv, &r->mu);
+    atomic_store(&r->sleeping, 0);
+    pthread_mutex_unlock(&r->mu);
 }
