@@ -105,8 +105,7 @@ static drst_err_t knn_train(drst_model_t *m, const train_data_t *d, const drst_t
 {
     size_t nf = d->nf, n = d->n_train, first = 0;
     if (o->knn_k == 0 || o->knn_k > DRST_KNN_MAX_K)
-        return drst_seterr(err, errlen, DRST_ERR_INVAL, "knn: k must be in 1..%d",
-                           DRST_KNN_MAX_K);
+        return drst_seterr(err, errlen, DRST_ERR_INVAL, "knn: k must be in 1..%d", DRST_KNN_MAX_K);
     if (n == 0)
         return drst_seterr(err, errlen, DRST_ERR_INVAL, "knn: no training rows");
     /* keep the most recent rows: on a chronological split they are last */
@@ -258,8 +257,7 @@ drst_err_t drst_knn_memory_add(drst_knn_memory_t *mem, uint64_t seq, const doubl
 
 size_t drst_knn_memory_count(const drst_knn_memory_t *mem)
 {
-    return mem ? atomic_load_explicit(&((drst_knn_memory_t *)mem)->count, memory_order_acquire)
-               : 0;
+    return mem ? atomic_load_explicit(&((drst_knn_memory_t *)mem)->count, memory_order_acquire) : 0;
 }
 
 drst_err_t drst_model_knn_predict(const drst_model_t *m, const double *x, const long *bind,
