@@ -9,8 +9,8 @@ set -eu
 
 build_pkgs="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
  libjansson-dev libcurl4-openssl-dev librdkafka-dev libpcap-dev liburcu-dev libck-dev
- libmicrohttpd-dev libssl-dev libxxhash-dev libinih-dev libopenblas-dev libxgboost-dev
- gnuplot-nox libcmocka-dev"
+ libmicrohttpd-dev libssl-dev libxxhash-dev libinih-dev libopenblas-dev libopenblas0-serial
+ libxgboost-dev gnuplot-nox libcmocka-dev"
 test_pkgs="python3 python3-pandas python3-numpy python3-sklearn python3-scipy
  tshark tcptrace kcat python3-confluent-kafka tcpreplay wireshark-common cppcheck
  prometheus"
