@@ -36,9 +36,13 @@ measure() {
     : >"$tmp/m"
     [ "$runs" -gt 1 ] && "$@" >/dev/null 2>&1
     for _ in $(seq 1 "$runs"); do
-        /usr/bin/time -f "%e %U %S %M" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" || {
+        # bash's time for millisecond wall/CPU (/usr/bin/time prints 10 ms
+        # steps, 8 % of a 0.13 s run), /usr/bin/time for the peak RSS
+        local TIMEFORMAT="%3R %3U %3S"
+        { time /usr/bin/time -f "%M" -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err"; } 2>"$tmp/t" || {
             echo "$name failed: $(tail -2 "$tmp/err")"; return; }
-        awk '{printf "%s %.3f %s\n", $1, $2 + $3, $4}' "$tmp/t" >>"$tmp/m"
+        echo "$(cat "$tmp/t") $(cat "$tmp/rss")" |
+            awk '{printf "%s %.3f %s\n", $1, $2 + $3, $4}' >>"$tmp/m"
     done
     read -r wall cpu rss < <(sort -n "$tmp/m" | awk -v n="$runs" 'NR == int((n + 1) / 2)')
     local mpw mpc
@@ -49,12 +53,23 @@ measure() {
     echo "$name $wall $cpu $rss" >>"$tmp/results"
 }
 
+# Single-threaded runs are pinned to one CPU, the same for every tool: the
+# vCPUs of a shared VM need not be equally fast (on the 2-core development
+# VM one ran both drst and tcptrace ~1.4x slower than the other), and an
+# unpinned run lands on either.
+cpu=${FLOWS_BENCH_CPU:-$(taskset -pc $$ 2>/dev/null | sed 's/.*: *//; s/[-,].*//')}
+pin=()
+if command -v taskset >/dev/null && [ -n "$cpu" ]; then
+    pin=(taskset -c "$cpu")
+    echo "single-threaded runs pinned to CPU $cpu (FLOWS_BENCH_CPU=N to choose); 2 workers unpinned"
+fi
+
 uptime
-measure "drst flows --workers 1" 3 "$BIN" flows -q -r "$tmp/big.pcap" -o /dev/null --workers 1
+measure "drst flows --workers 1" 3 "${pin[@]}" "$BIN" flows -q -r "$tmp/big.pcap" -o /dev/null --workers 1
 measure "drst flows --workers 2" 3 "$BIN" flows -q -r "$tmp/big.pcap" -o /dev/null --workers 2
-measure "tcptrace -n (basic)" 3 tcptrace -n "$tmp/big.pcap"
-measure "tcptrace -l -r -n" 3 tcptrace -l -r -n "$tmp/big.pcap"
-measure "tshark -q -z conv,tcp" 1 tshark -q -n -r "$tmp/big.pcap" -z conv,tcp
+measure "tcptrace -n (basic)" 3 "${pin[@]}" tcptrace -n "$tmp/big.pcap"
+measure "tcptrace -l -r -n" 3 "${pin[@]}" tcptrace -l -r -n "$tmp/big.pcap"
+measure "tshark -q -z conv,tcp" 1 "${pin[@]}" tshark -q -n -r "$tmp/big.pcap" -z conv,tcp
 uptime
 
 awk '

@@ -64,6 +64,30 @@ if [ -d "${DRST_DATA:-}/pcap" ]; then
             --idle-timeout 1 --active-timeout 0.5 --max-flows 4 --interval 0.25
     done
 
+    # 1 worker == 3 workers (flow ids aside, which carry the worker): every
+    # shared capture as classic pcap (replica mode) and as pcapng (libpcap,
+    # packet mode), with short timeouts so that flows split and export
+    # interim records; and a cut capture (same flows, same error)
+    same_workers() { # FILE: compares 1 and 3 workers
+        local w
+        for w in 1 3; do
+            "$DRST_BIN" flows -q -r "$1" --workers $w -o "$tmp/w$w.csv" --summary "$tmp/w${w}s.csv" \
+                --idle-timeout 1 --active-timeout 0.5 --interval 0.25 2>"$tmp/w$w.err"
+            echo "exit $?" >>"$tmp/w$w.err"
+        done
+        cmp -s <(cut -d, -f2- "$tmp/w1.csv" | sort) <(cut -d, -f2- "$tmp/w3.csv" | sort) ||
+            fail "$1: 3 workers give other flows than 1"
+        cmp -s "$tmp/w1s.csv" "$tmp/w3s.csv" || fail "$1: 3 workers give other summaries than 1"
+        cmp -s "$tmp/w1.err" "$tmp/w3.err" || fail "$1: 3 workers end otherwise than 1"
+    }
+    for f in "$DRST_DATA"/pcap/*.pcap "$tmp/cut.pcap"; do
+        same_workers "$f"
+        if command -v editcap >/dev/null && [ "$f" != "$tmp/cut.pcap" ]; then
+            editcap -F pcapng "$f" "$tmp/ng.pcapng" 2>/dev/null && same_workers "$tmp/ng.pcapng"
+        fi
+    done
+    [ "$(wc -l <"$tmp/w1.csv")" -gt 1 ] || fail "cut capture: no flows to compare"
+
     # jsonl: every line is a JSON record with features; interim records and
     # evictions appear when asked for and neither lose nor double a packet
     "$DRST_BIN" flows -q -r "$lossy" -o "$tmp/f.jsonl" --active-timeout 1 \

@@ -9,29 +9,7 @@
 #include <cmocka.h>
 
 #include "flow/flow_int.h"
-
-#define MAXREC 4096
-
-struct got {
-    drst_flow_record_t rec[MAXREC];
-    size_t n;
-    drst_flow_summary_t sum[64];
-    size_t nsum;
-};
-
-static void on_flow(void *o, const drst_flow_record_t *r)
-{
-    struct got *g = o;
-    if (g->n < MAXREC)
-        g->rec[g->n++] = *r;
-}
-
-static void on_sum(void *o, const drst_flow_summary_t *s)
-{
-    struct got *g = o;
-    if (g->nsum < 64)
-        g->sum[g->nsum++] = *s;
-}
+#include "test_flow_util.h"
 
 /* IPv4 TCP (or UDP when flags < 0) from host a:ap to host b:bp. */
 static void pkt(drst_flow_engine_t *e, double t, uint8_t a, uint16_t ap, uint8_t b, uint16_t bp,

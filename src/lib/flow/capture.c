@@ -4,8 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,16 +54,103 @@ static int bpf_match(void *ctx, const uint8_t *pkt, uint32_t caplen, uint32_t wi
     return pcap_offline_filter(ctx, &h, pkt) != 0;
 }
 
-/* Pages already walked are dropped so RSS stays small on big files. */
-static void drop_pages(void *map, size_t done)
+/* A reader of its own over a shared descriptor (pread: no shared offset). */
+struct preader {
+    int fd;
+    uint64_t off;
+};
+
+static long fd_read(void *ctx, uint8_t *buf, size_t n)
 {
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    (void)madvise(map, done / pg * pg, MADV_DONTNEED);
+    struct preader *r = ctx;
+    for (;;) {
+        ssize_t k = pread(r->fd, buf, n, (off_t)r->off);
+        if (k >= 0) {
+            r->off += (uint64_t)k;
+            return (long)k;
+        }
+        if (errno != EINTR)
+            return -1;
+    }
 }
 
-/* Classic pcap through mmap (pcapfile.c); *done = 0 when it is not one. */
-static drst_err_t run_mapped(const drst_flow_capture_opts_t *o, drst_flow_engine_t *e,
-                             volatile int *stop, int *done, char *err, size_t errlen)
+static int feed_engine(void *ctx, int linktype, const uint8_t *data, uint32_t caplen,
+                       uint32_t wirelen, uint64_t ts_ns)
+{
+    return drst_flow_engine_packet(ctx, linktype, data, caplen, wirelen, ts_ns) != DRST_OK;
+}
+
+/* One reader thread of replica mode. */
+struct replica {
+    pthread_t th;
+    const drst_flow_capture_opts_t *o;
+    int fd;
+    uint64_t flen;
+    pcapfile_filter_fn flt;
+    void *fctx;
+    engine_worker_t *w;
+    volatile int *stop;
+    uint64_t n;
+    drst_err_t rc;
+    char err[DRST_ERRLEN];
+};
+
+static void *replica_main(void *arg)
+{
+    struct replica *r = arg;
+    struct preader rd = {r->fd, 0};
+    r->rc = pcapfile_scan(r->o->file, r->flen, fd_read, &rd, r->flt, r->fctx, engine_replica_packet,
+                          r->w, r->o->max_packets, r->stop, &r->n, r->err, sizeof(r->err));
+    return NULL;
+}
+
+/* Scan the file once per worker, in parallel (engine.c: replica mode).
+ * Every scan meets the same errors at the same offsets: the first one's
+ * result is reported. */
+static drst_err_t scan_replicas(const drst_flow_capture_opts_t *o, drst_flow_engine_t *e, int fd,
+                                uint64_t flen, pcapfile_filter_fn flt, void *fctx,
+                                volatile int *stop, uint64_t *n, char *err, size_t errlen)
+{
+    unsigned nw = 0;
+    while (engine_replica_worker(e, nw))
+        nw++;
+    struct replica *r = calloc(nw, sizeof(*r));
+    if (!r)
+        return drst_seterr(err, errlen, DRST_ERR_NOMEM, "out of memory starting the readers");
+    drst_err_t rc = DRST_OK;
+    unsigned started = 0;
+    for (unsigned i = 0; i < nw; i++) {
+        r[i] = (struct replica){.o = o,
+                                .fd = fd,
+                                .flen = flen,
+                                .flt = flt,
+                                .fctx = fctx,
+                                .w = engine_replica_worker(e, i),
+                                .stop = stop};
+        int prc = pthread_create(&r[i].th, NULL, replica_main, &r[i]);
+        if (prc) {
+            /* the flows of the workers without a reader would be missing */
+            rc =
+                drst_seterrno(err, errlen, DRST_ERR_NOMEM, prc, "cannot start reader thread %u", i);
+            break;
+        }
+        started++;
+    }
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(r[i].th, NULL);
+    if (rc == DRST_OK && started) {
+        rc = r[0].rc;
+        *n = r[0].n;
+        if (rc != DRST_OK)
+            drst_seterr(err, errlen, rc, "%s", r[0].err);
+    }
+    free(r);
+    return rc;
+}
+
+/* Classic pcap files through pcapfile.c; *done = 0 when it is not one. */
+static drst_err_t run_classic(const drst_flow_capture_opts_t *o, drst_flow_engine_t *e,
+                              volatile int *stop, int *done, char *err, size_t errlen)
 {
     struct stat st;
     int swap, nsec;
@@ -78,22 +166,14 @@ static drst_err_t run_mapped(const drst_flow_capture_opts_t *o, drst_flow_engine
         close(fd);
         return DRST_OK;
     }
-    size_t len = (size_t)st.st_size;
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return DRST_OK;
-    (void)posix_madvise(map, len, POSIX_MADV_SEQUENTIAL);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     *done = 1;
 
     pcap_t *dead = NULL;
     struct bpf_program prog;
     int have_prog = 0;
     if (o->filter && *o->filter) {
-        uint32_t lt;
-        memcpy(&lt, magic + 20, 4);
-        if (swap)
-            lt = (lt >> 24) | ((lt >> 8) & 0xff00u) | ((lt << 8) & 0xff0000u) | (lt << 24);
+        uint32_t lt = pcap_get32(magic + 20, swap);
         dead = pcap_open_dead((int)(lt & 0xffff), 262144);
         if (!dead) {
             rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "cannot compile the BPF filter");
@@ -107,8 +187,14 @@ static drst_err_t run_mapped(const drst_flow_capture_opts_t *o, drst_flow_engine
         have_prog = 1;
     }
     uint64_t n = 0;
-    rc = pcapfile_scan(o->file, map, len, have_prog ? bpf_match : NULL, &prog, drop_pages, map, e,
-                       o->max_packets, stop, &n, err, errlen);
+    pcapfile_filter_fn flt = have_prog ? bpf_match : NULL;
+    if (engine_replica_begin(e, NULL, 0) == DRST_OK) {
+        rc = scan_replicas(o, e, fd, (uint64_t)st.st_size, flt, &prog, stop, &n, err, errlen);
+    } else {
+        struct preader rd = {fd, 0};
+        rc = pcapfile_scan(o->file, (uint64_t)st.st_size, fd_read, &rd, flt, &prog, feed_engine, e,
+                           o->max_packets, stop, &n, err, errlen);
+    }
     if (rc == DRST_OK && n == 0 && !have_prog)
         rc = drst_seterr(err, errlen, DRST_ERR_EMPTY, "'%s' holds no packet", o->file);
 out:
@@ -116,7 +202,7 @@ out:
         pcap_freecode(&prog);
     if (dead)
         pcap_close(dead);
-    munmap(map, len);
+    close(fd);
     return rc;
 }
 
@@ -133,7 +219,7 @@ static drst_err_t run_file(const drst_flow_capture_opts_t *o, drst_flow_engine_t
     if (S_ISREG(st.st_mode) && st.st_size == 0)
         return drst_seterr(err, errlen, DRST_ERR_FORMAT,
                            "'%s' is empty (0 bytes): not a pcap or pcapng capture", o->file);
-    rc = run_mapped(o, e, stop, &done, err, errlen);
+    rc = run_classic(o, e, stop, &done, err, errlen);
     if (done)
         return rc;
     pcap_t *p = pcap_open_offline_with_tstamp_precision(o->file, PCAP_TSTAMP_PRECISION_NANO, ebuf);

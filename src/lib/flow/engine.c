@@ -1,6 +1,14 @@
-/* The flow engine: source-side parse and key hash, sharding to workers over
- * SPSC rings, worker threads, and the sink that serialises exports and merges
- * the per-worker partial interval summaries.
+/* The flow engine: sharding packets to workers by flow key, the worker
+ * threads, and the sink that serialises exports and merges the per-worker
+ * partial interval summaries. Several workers run in one of two modes,
+ * chosen by the first call:
+ *
+ * - packet mode (drst_flow_engine_packet: live capture, pcapng): the source
+ *   thread parses and hashes every packet and hands its descriptor to the
+ *   owning worker's thread over an SPSC ring;
+ * - replica mode (engine_replica_*: classic pcap files): each worker runs on
+ *   its own reader thread over the whole file, parses every packet and
+ *   accounts those of the flows it owns (see flow_int.h for why).
  *
  * Interval boundaries are decided by the source (which sees every packet in
  * order) and broadcast to every worker as a tick descriptor, so all workers
@@ -27,6 +35,8 @@ struct merge {
     drst_flow_summary_t sum;
 };
 
+enum { MODE_NONE = 0, MODE_PACKET, MODE_REPLICA };
+
 /* Read by its thread only when it starts (worker_main keeps ft and ring in
  * locals), so the source's per-packet `npend` writes share no cache line
  * the worker reads in its loop. */
@@ -37,6 +47,11 @@ struct worker {
     pthread_t th;
     int started;
     uint32_t npend; /* written to the ring, not yet published (source side) */
+    /* replica mode: this worker's reader thread's own state */
+    unsigned id;
+    int have_idx;
+    uint64_t last_idx;
+    drst_flow_counters_t pc; /* parser counters (worker 0's are reported) */
 };
 
 struct drst_flow_engine {
@@ -52,6 +67,8 @@ struct drst_flow_engine {
     struct merge *mg; /* pending interval merges (under mu) */
     size_t nmg, capmg;
     size_t bytes_per_flow;
+    int mode;
+    uint64_t max_ts; /* packet mode: latest packet time */
 };
 
 void drst_flow_config_init(drst_flow_config_t *c)
@@ -193,6 +210,7 @@ static void *worker_main(void *arg)
             } else if (b[i].ctl == 1) {
                 ft_tick(ft, b[i].ts_ns);
             } else if (b[i].ctl == 2) {
+                ft_clock(ft, b[i].ts_ns); /* the end time: the latest packet's */
                 ft_finish(ft);
                 return NULL;
             } else {
@@ -227,6 +245,49 @@ static void stage(drst_flow_engine_t *e, struct worker *w, const pkt_t *p)
         spsc_publish(w->ring, 0);
         w->npend = 0;
     }
+}
+
+/* ---- replica mode ---- */
+
+drst_err_t engine_replica_begin(drst_flow_engine_t *e, char *err, size_t errlen)
+{
+    if (e->nw < 2 || e->mode != MODE_NONE || e->finished)
+        return drst_seterr(err, errlen, DRST_ERR_STATE,
+                           "flow engine: replica mode needs several workers and a fresh engine");
+    e->mode = MODE_REPLICA;
+    return DRST_OK;
+}
+
+engine_worker_t *engine_replica_worker(drst_flow_engine_t *e, unsigned i)
+{
+    return i < e->nw ? &e->w[i] : NULL;
+}
+
+int engine_replica_packet(void *ctx, int linktype, const uint8_t *data, uint32_t caplen,
+                          uint32_t wirelen, uint64_t ts_ns)
+{
+    struct worker *w = ctx;
+    drst_flow_engine_t *e = w->e;
+    pkt_t p;
+    if (pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, &w->pc) != PKT_FLOW)
+        return 0;
+    /* Every replica sees every packet, so each closes its intervals itself
+     * at the same packets, as one worker would. */
+    if (e->interval_ns) {
+        uint64_t idx = ts_ns / e->interval_ns;
+        if (!w->have_idx || idx > w->last_idx) {
+            w->have_idx = 1;
+            w->last_idx = idx;
+            ft_tick(w->ft, ts_ns);
+        }
+    }
+    /* The clock (and the idle sweeps it runs) follows every packet, so
+     * timeouts fall as with one worker. */
+    if (pkt_owner(&p, e->nw) == w->id)
+        ft_packet(w->ft, &p, pkt_hash(&p));
+    else
+        ft_clock(w->ft, ts_ns);
+    return 0;
 }
 
 /* ---- public ---- */
@@ -272,6 +333,7 @@ drst_flow_engine_t *drst_flow_engine_new(const drst_flow_config_t *cfg,
     for (unsigned i = 0; i < e->nw; i++) {
         struct worker *w = &e->w[i];
         w->e = e;
+        w->id = i;
         uint32_t share = cfg->max_flows / e->nw + (i < cfg->max_flows % e->nw);
         w->ft = ft_new(cfg, share, i, emit_flow, emit_summary, w);
         if (!w->ft)
@@ -283,6 +345,7 @@ drst_flow_engine_t *drst_flow_engine_new(const drst_flow_config_t *cfg,
         }
     }
     e->bytes_per_flow = ft_bytes_per_flow(e->w[0].ft);
+    /* Packet mode's threads; in replica mode they sleep until the end. */
     if (e->nw > 1) {
         for (unsigned i = 0; i < e->nw; i++) {
             int rc = pthread_create(&e->w[i].th, NULL, worker_main, &e->w[i]);
@@ -323,8 +386,11 @@ drst_err_t drst_flow_engine_packet(drst_flow_engine_t *e, int linktype, const ui
                                    uint32_t caplen, uint32_t wirelen, uint64_t ts_ns)
 {
     pkt_t p;
-    if (e->finished)
+    if (e->finished || e->mode == MODE_REPLICA)
         return DRST_ERR_STATE;
+    e->mode = MODE_PACKET;
+    if (ts_ns > e->max_ts)
+        e->max_ts = ts_ns;
     if (pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, &e->src) != PKT_FLOW)
         return DRST_OK;
     if (e->interval_ns) {
@@ -348,7 +414,7 @@ drst_err_t drst_flow_engine_packet(drst_flow_engine_t *e, int linktype, const ui
 
 void engine_flush_staged(drst_flow_engine_t *e)
 {
-    if (e->nw > 1)
+    if (e->mode == MODE_PACKET && e->nw > 1)
         for (unsigned i = 0; i < e->nw; i++)
             flush_worker(&e->w[i]);
 }
@@ -363,7 +429,9 @@ drst_err_t drst_flow_engine_finish(drst_flow_engine_t *e, char *err, size_t errl
     if (e->nw == 1) {
         ft_finish(e->w[0].ft);
     } else {
-        broadcast(e, 2, 0);
+        /* In replica mode the threads got nothing: 2 makes each finish its
+         * (empty) share of the packet path, after the readers' accounting. */
+        broadcast(e, 2, e->max_ts);
         for (unsigned i = 0; i < e->nw; i++) {
             if (e->w[i].started)
                 pthread_join(e->w[i].th, NULL);
@@ -388,6 +456,22 @@ void drst_flow_engine_counters(const drst_flow_engine_t *e, drst_flow_counters_t
     out->max_live_flows = out->dropped_nomem = 0;
     for (unsigned i = 0; i < e->nw; i++)
         ft_counters_add(e->w[i].ft, out);
+    if (e->mode == MODE_REPLICA) { /* every replica parsed every packet: one counts */
+        const drst_flow_counters_t *pc = &e->w[0].pc;
+        out->packets += pc->packets;
+        out->bytes += pc->bytes;
+        out->truncated += pc->truncated;
+        out->malformed += pc->malformed;
+        out->ipv4 += pc->ipv4;
+        out->ipv6 += pc->ipv6;
+        out->frag_first += pc->frag_first;
+        out->frag_later += pc->frag_later;
+        out->non_ip += pc->non_ip;
+        out->arp += pc->arp;
+        out->unsupported_link += pc->unsupported_link;
+        for (unsigned k = 0; k < 256; k++)
+            out->by_ipproto[k] += pc->by_ipproto[k];
+    }
 }
 
 size_t drst_flow_engine_bytes_per_flow(const drst_flow_engine_t *e)

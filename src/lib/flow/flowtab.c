@@ -525,14 +525,20 @@ void ft_tick(flowtab_t *ft, uint64_t ts_ns)
     ft->cur_idx = idx;
 }
 
-void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h)
+void ft_clock(flowtab_t *ft, uint64_t ts_ns)
 {
-    uint64_t now = p->ts_ns > ft->now_ns ? p->ts_ns : ft->now_ns; /* never backwards */
+    uint64_t now = ts_ns > ft->now_ns ? ts_ns : ft->now_ns; /* never backwards */
     ft->now_ns = now;
     if (now >= ft->next_check) {
         expire_idle(ft, now);
         ft->next_check = now + ft->check_ns;
     }
+}
+
+void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h)
+{
+    ft_clock(ft, p->ts_ns);
+    uint64_t now = ft->now_ns;
 
     uint32_t *bp = bucket_of(ft, h);
     uint32_t i = *bp;
@@ -560,6 +566,12 @@ void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h)
         if ((syn_only && state_of(f, DRST_FLOW_STATE_ONGOING) != DRST_FLOW_STATE_ONGOING) ||
             now - f->start_ns >= AGE_SPLIT_NS) {
             end_flow(ft, i, DRST_FLOW_STATE_ONGOING);
+            i = NIL;
+        } else if (flow_last_ns(f) + ft->idle_ns <= now) {
+            /* Idle past its deadline, not yet swept (sweeps run every
+             * check_ns): the same split as if the sweep had run, so it
+             * does not depend on which other packets this table saw. */
+            end_flow(ft, i, DRST_FLOW_STATE_TIMEOUT);
             i = NIL;
         }
     }
@@ -634,6 +646,9 @@ void ft_packet(flowtab_t *ft, const pkt_t *p, uint64_t h)
 
 void ft_finish(flowtab_t *ft)
 {
+    /* Idle past the timeout at the end of input (the latest time seen):
+     * timed out, whenever the last sweep ran. */
+    expire_idle(ft, ft->now_ns);
     while (ft->lru_head != NIL)
         end_flow(ft, ft->lru_head, DRST_FLOW_STATE_ONGOING);
     if (ft->interval_ns && ft->have_idx)
