@@ -13,7 +13,7 @@ build_pkgs="build-essential cmake pkg-config clang clang-format libclang-rt-14-d
  libxgboost-dev gnuplot-nox libcmocka-dev"
 test_pkgs="python3 python3-pandas python3-numpy python3-sklearn python3-scipy
  tshark tcptrace kcat python3-confluent-kafka tcpreplay wireshark-common cppcheck
- prometheus"
+ prometheus iperf3 nftables tcpdump ethtool iproute2"
 bench_pkgs="python3-torch hyperfine"
 
 want="$build_pkgs"

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# drst flows on lossy captures made here, the way the shared
+# iperf-8flows-loss1pct.pcap was made: two network namespaces joined by a
+# veth pair, nftables dropping a random share of the packets, iperf3 TCP
+# and UDP traffic, tcpdump on the receiving side (which sees a dropped
+# packet before the drop, and then its retransmission). The captures then
+# go through the same comparisons as the shared ones: per-direction packets
+# and bytes identical to tshark (test_flows_tshark.py), retransmissions and
+# RTT within the tolerances against tcptrace (test_flows_tcptrace.py).
+# Needs root and network namespaces; skipped (77) with the reason otherwise.
+# KEEP=DIR copies the captures to DIR.
+set -u
+: "${DRST_BIN:?}"
+PY=${DRST_PYTHON:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")" && pwd)
+skip() {
+    echo "skip: $*"
+    exit 77
+}
+[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
+for t in ip nft iperf3 tcpdump tshark tcptrace; do
+    command -v $t >/dev/null || skip "$t not installed (scripts/deps.sh test)"
+done
+
+tmp=$(mktemp -d)
+a=drsta$$ b=drstb$$ va=dva$$ vb=dvb$$
+pids=""
+cleanup() {
+    [ -n "$pids" ] && kill $pids 2>/dev/null
+    wait 2>/dev/null
+    ip netns del $a 2>/dev/null
+    ip netns del $b 2>/dev/null
+    [ -n "${KEEP:-}" ] && cp -r "$tmp/pcap" "$KEEP"; rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+
+ip netns add $a 2>"$tmp/err" || skip "cannot create a network namespace here: $(cat "$tmp/err")"
+ip netns add $b
+ip link add $va type veth peer name $vb || skip "cannot create a veth pair"
+ip link set $va netns $a
+ip link set $vb netns $b
+ip -n $a addr add 10.99.0.1/24 dev $va
+ip -n $b addr add 10.99.0.2/24 dev $vb
+for ns in $a $b; do ip -n $ns link set lo up; done
+ip -n $a link set $va up
+ip -n $b link set $vb up
+# MTU-sized segments on the wire, as between hosts: no segmentation or
+# receive offload on the veth (else one "packet" is up to 64 KB)
+if command -v ethtool >/dev/null; then
+    ip netns exec $a ethtool -K $va tso off gso off gro off >/dev/null 2>&1
+    ip netns exec $b ethtool -K $vb tso off gso off gro off >/dev/null 2>&1
+fi
+
+# drop PERMILLE of the TCP packets entering namespace NS
+lossy() {
+    ip netns exec "$1" nft -f - <<EOF
+flush ruleset
+table inet drst {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        meta l4proto tcp numgen random mod 1000 < $2 drop
+    }
+}
+EOF
+}
+
+# capture NAME DATA_LOSS ACK_LOSS IPERF3_CLIENT_ARGS...: one iperf3 run
+# from a to b, captured on b's side (headers only: wire lengths are kept)
+capture() {
+    local name=$1 dloss=$2 aloss=$3
+    shift 3
+    lossy $b "$dloss" || skip "nftables does not work here"
+    lossy $a "$aloss"
+    ip netns exec $b tcpdump -n -i $vb -s 128 -U -w "$tmp/pcap/$name.pcap" 2>"$tmp/tcpdump.err" &
+    local tpid=$!
+    ip netns exec $b iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+    local spid=$!
+    pids="$tpid $spid"
+    for _ in $(seq 50); do # tcpdump says when it listens; iperf3 binds at once
+        grep -q "listening on" "$tmp/tcpdump.err" && break
+        sleep 0.1
+    done
+    sleep 0.3
+    ip netns exec $a iperf3 -c 10.99.0.2 -p 5201 "$@" >"$tmp/iperf.out" 2>&1 ||
+        fail "$name: iperf3 client: $(tail -2 "$tmp/iperf.out")"
+    wait $spid
+    sleep 0.3
+    kill -INT $tpid
+    wait $tpid
+    pids=""
+    echo "$name: $(capinfos -c -M "$tmp/pcap/$name.pcap" | awk '/Number of packets/ {print $NF}') packets"
+}
+
+mkdir "$tmp/pcap"
+# 4 TCP flows, 1 % data loss, 0.5 % ACK loss; 2 TCP flows, 3 % data loss
+# (more timeouts and fast retransmits); a UDP flow (and its TCP control)
+capture tcp4-loss1 10 5 -t 2 -P 4 -b 40M
+capture tcp2-loss3 30 0 -t 2 -P 2 -b 30M
+capture udp1 0 0 -t 1 -u -b 20M -l 1200
+
+# the loss must be real, or the retransmission checks below check nothing
+retx=$(tshark -n -r "$tmp/pcap/tcp4-loss1.pcap" -Y tcp.analysis.retransmission 2>/dev/null | wc -l)
+[ "$retx" -gt 10 ] || fail "tcp4-loss1: only $retx retransmissions in the capture: no loss made"
+echo "tcp4-loss1: $retx retransmissions (tshark)"
+
+DRST_DATA="$tmp" "$PY" "$here/test_flows_tshark.py" || fail "drst vs tshark on the captures made here"
+DRST_DATA="$tmp" "$PY" "$here/test_flows_tcptrace.py" || fail "drst vs tcptrace on the captures made here"
+# and the same flows with 3 workers as with 1
+for f in "$tmp"/pcap/*.pcap; do
+    for w in 1 3; do
+        "$DRST_BIN" flows -q -r "$f" --workers $w -o "$tmp/w$w.csv" || fail "$f: drst flows --workers $w"
+    done
+    cmp -s <(cut -d, -f2- "$tmp/w1.csv" | sort) <(cut -d, -f2- "$tmp/w3.csv" | sort) ||
+        fail "$f: 3 workers give other flows than 1"
+done
+
+[ $fails -eq 0 ] && echo "ok: netns captures match tshark and tcptrace"
+exit $((fails > 0))
