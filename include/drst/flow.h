@@ -111,6 +111,8 @@ typedef struct drst_flow_counters {
     uint64_t max_live_flows;   /**< high-water mark of live flows (sum over workers) */
     uint64_t ring_waits;       /**< times the source waited for a full worker ring */
     uint64_t dropped_nomem;    /**< packets not attributed: no memory for a new flow */
+    uint64_t capture_drops;    /**< live capture: packets the kernel or the interface
+                                    dropped before drst saw them (pcap_stats) */
 } drst_flow_counters_t;
 
 /** @brief Engine configuration; drst_flow_config_init() sets the defaults. */
@@ -182,6 +184,10 @@ typedef struct drst_flow_capture_opts {
     const char *filter;   /**< BPF filter expression, or NULL */
     int snaplen;          /**< live capture snaplen, 0 = 256 (headers are enough) */
     uint64_t max_packets; /**< stop after this many packets, 0 = no limit */
+    /** live capture: called once the interface captures (after activation and
+     * the filter), so a caller can say so or start traffic; may be NULL */
+    void (*on_ready)(void *ctx, const char *iface);
+    void *ready_ctx; /**< passed to on_ready */
 } drst_flow_capture_opts_t;
 
 /**

@@ -15,6 +15,13 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+/* Said once the interface captures, so a script can start its traffic. */
+static void on_ready(void *ctx, const char *iface)
+{
+    if (!*(const int *)ctx)
+        fprintf(stderr, "drst flows: capturing on %s (Ctrl-C ends and writes the flows)\n", iface);
+}
+
 static void help(void)
 {
     printf(
@@ -226,6 +233,7 @@ int cmd_flows(int argc, char **argv)
 
     drst_flow_config_init(&cfg);
     memset(&co, 0, sizeof(co));
+    co.on_ready = on_ready;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":r:i:f:c:o:qh", lo, NULL)) != -1) {
@@ -365,6 +373,7 @@ int cmd_flows(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    co.ready_ctx = &quiet;
     drst_err_t crc = drst_flow_capture_run(&co, e, &stop_flag, err, sizeof(err));
     char ferr[DRST_ERRLEN];
     drst_err_t frc = drst_flow_engine_finish(e, ferr, sizeof(ferr));
@@ -379,6 +388,10 @@ int cmd_flows(int argc, char **argv)
                 (unsigned long long)k.frag_later, (unsigned long long)k.flows,
                 (unsigned long long)k.flow_records, (unsigned long long)k.interim_records,
                 (unsigned long long)k.evicted);
+    if (co.iface && (!quiet || k.capture_drops))
+        fprintf(stderr, "drst flows: %llu packets dropped before the capture saw them%s\n",
+                (unsigned long long)k.capture_drops,
+                k.capture_drops ? " (kernel buffer full or interface drops)" : "");
     if (k.unsupported_link)
         fprintf(stderr, "drst flows: %llu packets of an unsupported link type were counted only\n",
                 (unsigned long long)k.unsupported_link);

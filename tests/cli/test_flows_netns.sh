@@ -6,7 +6,9 @@
 # packet before the drop, and then its retransmission). The captures then
 # go through the same comparisons as the shared ones: per-direction packets
 # and bytes identical to tshark (test_flows_tshark.py), retransmissions and
-# RTT within the tolerances against tcptrace (test_flows_tcptrace.py).
+# RTT within the tolerances against tcptrace (test_flows_tcptrace.py). Then
+# a live capture (-i) of a tcpreplay of the shared lossy capture must give
+# that file's flows.
 # Needs root and network namespaces; skipped (77) with the reason otherwise.
 # KEEP=DIR copies the captures to DIR.
 set -u
@@ -119,5 +121,60 @@ for f in "$tmp"/pcap/*.pcap; do
         fail "$f: 3 workers give other flows than 1"
 done
 
-[ $fails -eq 0 ] && echo "ok: netns captures match tshark and tcptrace"
+# Live capture (-i): the shared lossy capture replayed by tcpreplay from a
+# into b while drst captures on b's end of the veth; every flow must have
+# the packets per direction that reading the file gives (bytes differ: the
+# file holds 96-byte snapshots, and a replay sends what the file holds),
+# and no packet may be lost by the capture.
+lossy=${DRST_DATA:-}/pcap/iperf-8flows-loss1pct.pcap
+if ! command -v tcpreplay >/dev/null; then
+    echo "note: tcpreplay not installed, live capture not checked"
+elif [ ! -f "$lossy" ]; then
+    echo "note: $lossy absent, live capture not checked"
+else
+    lossy $a 0
+    lossy $b 0
+    # the BPF filter keeps out the kernel's own IPv6 neighbour discovery
+    ip netns exec $b "$DRST_BIN" flows -i $vb -f 'net 10.200.0.0/24' -o "$tmp/live.csv" \
+        --idle-timeout 3600 --active-timeout 0 2>"$tmp/live.err" &
+    lpid=$!
+    pids=$lpid
+    for _ in $(seq 100); do
+        grep -q "capturing on" "$tmp/live.err" && break
+        sleep 0.1
+    done
+    grep -q "capturing on" "$tmp/live.err" || fail "drst flows -i: no 'capturing on': $(cat "$tmp/live.err")"
+    ip netns exec $a tcpreplay -q -i $va --pps 20000 "$lossy" >"$tmp/replay.out" 2>&1 ||
+        fail "tcpreplay: $(tail -2 "$tmp/replay.out")"
+    sleep 0.5
+    kill -INT $lpid
+    for _ in $(seq 50); do # Ctrl-C must end it within ~100 ms, even on a quiet link
+        kill -0 $lpid 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 $lpid 2>/dev/null; then
+        fail "drst flows -i still running 5 s after SIGINT"
+        kill -9 $lpid
+    fi
+    wait $lpid || fail "drst flows -i exit $?: $(tail -3 "$tmp/live.err")"
+    pids=""
+    "$DRST_BIN" flows -q -r "$lossy" --idle-timeout 3600 --active-timeout 0 -o "$tmp/file.csv" ||
+        fail "drst flows -r $lossy"
+    grep -q "^drst flows: 0 packets dropped" "$tmp/live.err" ||
+        fail "live capture dropped packets: $(grep dropped "$tmp/live.err")"
+    "$PY" - "$tmp/file.csv" "$tmp/live.csv" <<'EOF' || fail "live capture flows differ from the file's"
+import sys
+import pandas as pd
+key = ["proto", "client_ip", "client_port", "server_ip", "server_port"]
+cols = key + ["c2s_packets", "s2c_packets", "c2s_retx_packets", "s2c_retx_packets"]
+f, l = (pd.read_csv(p)[cols].sort_values(key).reset_index(drop=True) for p in sys.argv[1:3])
+if not f.equals(l):
+    print(f.merge(l, on=key, how="outer", suffixes=("_file", "_live")).to_string())
+    sys.exit(1)
+print(f"live capture: {len(l)} flows, {int(l.c2s_packets.sum() + l.s2c_packets.sum())} packets, "
+      "as from the file")
+EOF
+fi
+
+[ $fails -eq 0 ] && echo "ok: netns captures match tshark and tcptrace; live capture matches the file"
 exit $((fails > 0))

@@ -96,8 +96,8 @@ struct count {
     uint64_t n, bytes, ts_first, ts_last;
 };
 
-static int counter(void *ctx, int linktype, const uint8_t *data, uint32_t caplen,
-                   uint32_t wirelen, uint64_t ts_ns)
+static int counter(void *ctx, int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                   uint64_t ts_ns)
 {
     struct count *c = ctx;
     assert_int_equal(linktype, LT_RAW);
@@ -111,14 +111,13 @@ static int counter(void *ctx, int linktype, const uint8_t *data, uint32_t caplen
     return 0;
 }
 
-static drst_err_t scan(const struct file *f, size_t len, size_t step, struct count *c,
-                       char *err)
+static drst_err_t scan(const struct file *f, size_t len, size_t step, struct count *c, char *err)
 {
     struct src s = {f->b, len, step};
     uint64_t n = 0;
     memset(c, 0, sizeof(*c));
-    drst_err_t rc = pcapfile_scan("t.pcap", len, mem_read, &s, NULL, NULL, counter, c, 0, NULL,
-                                  &n, err, DRST_ERRLEN);
+    drst_err_t rc = pcapfile_scan("t.pcap", len, mem_read, &s, NULL, NULL, counter, c, 0, NULL, &n,
+                                  err, DRST_ERRLEN);
     assert_int_equal(n, c->n);
     return rc;
 }
@@ -225,8 +224,8 @@ static struct got *run(const struct file *f, unsigned workers, int packets)
     assert_non_null(e);
     if (workers == 1 || packets) {
         struct src r = {f->b, f->n, 0};
-        assert_int_equal(pcapfile_scan("t", f->n, mem_read, &r, NULL, NULL, feed, e, 0, NULL,
-                                       &n, err, sizeof(err)),
+        assert_int_equal(pcapfile_scan("t", f->n, mem_read, &r, NULL, NULL, feed, e, 0, NULL, &n,
+                                       err, sizeof(err)),
                          DRST_OK);
     } else {
         assert_int_equal(engine_replica_begin(e, err, sizeof(err)), DRST_OK);
@@ -234,8 +233,8 @@ static struct got *run(const struct file *f, unsigned workers, int packets)
         for (unsigned i = 0; i < workers; i++) {
             struct src r = {f->b, f->n, 100 + i};
             assert_int_equal(pcapfile_scan("t", f->n, mem_read, &r, NULL, NULL,
-                                           engine_replica_packet, engine_replica_worker(e, i),
-                                           0, NULL, &n, err, sizeof(err)),
+                                           engine_replica_packet, engine_replica_worker(e, i), 0,
+                                           NULL, &n, err, sizeof(err)),
                              DRST_OK);
         }
         assert_null(engine_replica_worker(e, workers));

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,15 @@ static drst_err_t run_live(const drst_flow_capture_opts_t *o, drst_flow_engine_t
         goto out;
     struct loopctx c = {e, pcap_datalink(p), 0, o->max_packets, 0};
     c.nsec = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
+    if (o->on_ready)
+        o->on_ready(o->ready_ctx, o->iface);
+    /* Non-blocking reads and our own poll() with a 100 ms timeout: in
+     * immediate mode libpcap's read timeout does not apply, so a blocking
+     * pcap_dispatch() on a quiet link (or one whose traffic the filter
+     * rejects) never returned, and a stop request was never seen. */
+    int fd = pcap_get_selectable_fd(p);
+    if (fd >= 0 && pcap_setnonblock(p, 1, ebuf) != 0)
+        fd = -1; /* blocking reads then; the read timeout is all we have */
     while (!(stop && *stop) && !(c.max && c.n >= c.max)) {
         int want = c.max ? (int)(c.max - c.n < 4096 ? c.max - c.n : 4096) : 4096;
         int n = pcap_dispatch(p, want, on_packet, (u_char *)&c);
@@ -290,7 +300,16 @@ static drst_err_t run_live(const drst_flow_capture_opts_t *o, drst_flow_engine_t
             goto out;
         }
         engine_flush_staged(e);
+        if (n == 0 && fd >= 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            (void)poll(&pfd, 1, 100); /* EINTR (the stop signal) ends it early */
+        }
     }
+    /* Never lose packets silently: what the kernel's buffer or the
+     * interface dropped is counted (TPACKET_V3 reports it on Linux). */
+    struct pcap_stat ps;
+    if (pcap_stats(p, &ps) == 0)
+        engine_note_capture_drops(e, (uint64_t)ps.ps_drop + ps.ps_ifdrop);
 out:
     pcap_close(p);
     return rc;

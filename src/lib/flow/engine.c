@@ -474,6 +474,11 @@ void drst_flow_engine_counters(const drst_flow_engine_t *e, drst_flow_counters_t
     }
 }
 
+void engine_note_capture_drops(drst_flow_engine_t *e, uint64_t n)
+{
+    e->src.capture_drops = n;
+}
+
 size_t drst_flow_engine_bytes_per_flow(const drst_flow_engine_t *e)
 {
     return e->bytes_per_flow;

@@ -89,6 +89,9 @@ size_t ft_bytes_per_flow(const flowtab_t *ft);
  * than pkt_hash() (replica mode asks it of every packet). */
 uint32_t pkt_owner(const pkt_t *p, uint32_t n);
 
+/* Live capture: packets lost before the capture saw them (counters). */
+void engine_note_capture_drops(drst_flow_engine_t *e, uint64_t n);
+
 /* Push descriptors staged for the workers now (live capture calls it after
  * each read batch so a quiet link does not hold packets back). */
 void engine_flush_staged(drst_flow_engine_t *e);
