@@ -3,17 +3,20 @@
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
 
-set(DRST_PC_MODULES jansson libcurl rdkafka libpcap liburcu ck libmicrohttpd libcrypto
+set(DRST_PC_MODULES jansson rdkafka libpcap liburcu ck libmicrohttpd libcrypto
     libxxhash inih openblas)
 pkg_check_modules(DRST_PC REQUIRED IMPORTED_TARGET ${DRST_PC_MODULES})
+# libcurl: headers only. src/lib/store/s3.c loads libcurl.so.4 with dlopen()
+# on first use (src/lib/common/lazylib_int.h says why).
+pkg_check_modules(CURL REQUIRED libcurl)
 
-# libxgboost ships no pkg-config file.
+# libxgboost ships no pkg-config file. Headers only: model_gbdt.c loads
+# libxgboost.so.0 with dlopen() on first use (src/lib/common/lazylib_int.h).
 find_path(XGBOOST_INCLUDE_DIR xgboost/c_api.h REQUIRED)
-find_library(XGBOOST_LIBRARY xgboost REQUIRED)
 
 add_library(drst_deps INTERFACE)
-target_link_libraries(drst_deps INTERFACE PkgConfig::DRST_PC ${XGBOOST_LIBRARY} Threads::Threads m)
-target_include_directories(drst_deps INTERFACE ${XGBOOST_INCLUDE_DIR})
+target_link_libraries(drst_deps INTERFACE PkgConfig::DRST_PC Threads::Threads m ${CMAKE_DL_LIBS})
+target_include_directories(drst_deps INTERFACE ${XGBOOST_INCLUDE_DIR} ${CURL_INCLUDE_DIRS})
 
 # Serial OpenBLAS, whatever the system's alternative says. Debian's default
 # (pthread) build starts a thread pool when the library loads, and its

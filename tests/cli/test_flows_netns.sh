@@ -78,7 +78,8 @@ capture() {
     shift 3
     lossy $b "$dloss" || skip "nftables does not work here"
     lossy $a "$aloss"
-    ip netns exec $b tcpdump -n -i $vb -s 128 -U -w "$tmp/pcap/$name.pcap" 2>"$tmp/tcpdump.err" &
+    ip netns exec $b tcpdump -n -i $vb -s 128 -B 65536 -U -w "$tmp/pcap/$name.pcap" \
+        2>"$tmp/tcpdump.err" &
     local tpid=$!
     ip netns exec $b iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
     local spid=$!
@@ -95,15 +96,29 @@ capture() {
     kill -INT $tpid
     wait $tpid
     pids=""
-    echo "$name: $(capinfos -c -M "$tmp/pcap/$name.pcap" | awk '/Number of packets/ {print $NF}') packets"
+    # a packet tcpdump lost would be a hole that tcptrace and drst read
+    # differently (see test_flows_tcptrace.py): such a capture is no reference
+    local drops
+    drops=$(sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$tmp/tcpdump.err")
+    echo "$name: $(capinfos -c -M "$tmp/pcap/$name.pcap" | awk '/Number of packets/ {print $NF}') packets, ${drops:-?} dropped by the kernel"
+    [ "${drops:-1}" = 0 ]
 }
 
 mkdir "$tmp/pcap"
 # 4 TCP flows, 1 % data loss, 0.5 % ACK loss; 2 TCP flows, 3 % data loss
 # (more timeouts and fast retransmits); a UDP flow (and its TCP control)
-capture tcp4-loss1 10 5 -t 2 -P 4 -b 40M
-capture tcp2-loss3 30 0 -t 2 -P 2 -b 30M
-capture udp1 0 0 -t 1 -u -b 20M -l 1200
+# made again (3 tries) if tcpdump dropped packets (a loaded machine)
+try3() {
+    local k
+    for k in 1 2 3; do
+        capture "$@" && return 0
+        echo "$1: tcpdump dropped packets (try $k)"
+    done
+    fail "$1: tcpdump dropped packets in 3 tries: no reference capture"
+}
+try3 tcp4-loss1 10 5 -t 2 -P 4 -b 40M
+try3 tcp2-loss3 30 0 -t 2 -P 2 -b 30M
+try3 udp1 0 0 -t 1 -u -b 20M -l 1200
 
 # the loss must be real, or the retransmission checks below check nothing
 retx=$(tshark -n -r "$tmp/pcap/tcp4-loss1.pcap" -Y tcp.analysis.retransmission 2>/dev/null | wc -l)
@@ -134,40 +149,58 @@ elif [ ! -f "$lossy" ]; then
 else
     lossy $a 0
     lossy $b 0
-    # the BPF filter keeps out the kernel's own IPv6 neighbour discovery
-    ip netns exec $b "$DRST_BIN" flows -i $vb -f 'net 10.200.0.0/24' -o "$tmp/live.csv" \
-        --idle-timeout 3600 --active-timeout 0 2>"$tmp/live.err" &
-    lpid=$!
-    pids=$lpid
-    for _ in $(seq 100); do
-        grep -q "capturing on" "$tmp/live.err" && break
-        sleep 0.1
+    # live: one capture of a replay; 1 if the capture dropped packets
+    live() {
+        # the BPF filter keeps out the kernel's own IPv6 neighbour discovery
+        ip netns exec $b "$DRST_BIN" flows -i $vb -f 'net 10.200.0.0/24' -o "$tmp/live.csv" \
+            --idle-timeout 3600 --active-timeout 0 2>"$tmp/live.err" &
+        local lpid=$!
+        pids=$lpid
+        for _ in $(seq 100); do
+            grep -q "capturing on" "$tmp/live.err" && break
+            sleep 0.1
+        done
+        grep -q "capturing on" "$tmp/live.err" ||
+            fail "drst flows -i: no 'capturing on': $(cat "$tmp/live.err")"
+        ip netns exec $a tcpreplay -q -i $va --pps 20000 "$lossy" >"$tmp/replay.out" 2>&1 ||
+            fail "tcpreplay: $(tail -2 "$tmp/replay.out")"
+        sleep 0.5
+        kill -INT $lpid
+        for _ in $(seq 50); do # Ctrl-C must end it within ~100 ms, even on a quiet link
+            kill -0 $lpid 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 $lpid 2>/dev/null; then
+            fail "drst flows -i still running 5 s after SIGINT"
+            kill -9 $lpid
+        fi
+        wait $lpid || fail "drst flows -i exit $?: $(tail -3 "$tmp/live.err")"
+        pids=""
+        grep "packets dropped" "$tmp/live.err"
+        grep -q "^drst flows: 0 packets dropped" "$tmp/live.err"
+    }
+    # again (3 tries) if the capture dropped packets (a loaded machine): a
+    # drop is reported, not hidden, but leaves nothing to compare
+    for k in 1 2 3; do
+        live && break
+        [ $k = 3 ] && fail "live capture dropped packets in 3 tries"
     done
-    grep -q "capturing on" "$tmp/live.err" || fail "drst flows -i: no 'capturing on': $(cat "$tmp/live.err")"
-    ip netns exec $a tcpreplay -q -i $va --pps 20000 "$lossy" >"$tmp/replay.out" 2>&1 ||
-        fail "tcpreplay: $(tail -2 "$tmp/replay.out")"
-    sleep 0.5
-    kill -INT $lpid
-    for _ in $(seq 50); do # Ctrl-C must end it within ~100 ms, even on a quiet link
-        kill -0 $lpid 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 $lpid 2>/dev/null; then
-        fail "drst flows -i still running 5 s after SIGINT"
-        kill -9 $lpid
-    fi
-    wait $lpid || fail "drst flows -i exit $?: $(tail -3 "$tmp/live.err")"
-    pids=""
     "$DRST_BIN" flows -q -r "$lossy" --idle-timeout 3600 --active-timeout 0 -o "$tmp/file.csv" ||
         fail "drst flows -r $lossy"
-    grep -q "^drst flows: 0 packets dropped" "$tmp/live.err" ||
-        fail "live capture dropped packets: $(grep dropped "$tmp/live.err")"
     "$PY" - "$tmp/file.csv" "$tmp/live.csv" <<'EOF' || fail "live capture flows differ from the file's"
 import sys
 import pandas as pd
 key = ["proto", "client_ip", "client_port", "server_ip", "server_port"]
-cols = key + ["c2s_packets", "s2c_packets", "c2s_retx_packets", "s2c_retx_packets"]
-f, l = (pd.read_csv(p)[cols].sort_values(key).reset_index(drop=True) for p in sys.argv[1:3])
+# retransmitted + out-of-order: the split between the two depends on packet
+# timing (a segment below the highest sequence counts as out-of-order when it
+# comes sooner than the direction's minimum RTT), and a replay has its own
+# timing; the sum is decided by sequence numbers alone
+def load(p):
+    d = pd.read_csv(p)
+    for x in ("c2s", "s2c"):
+        d[x + "_below"] = d[x + "_retx_packets"] + d[x + "_ooo_packets"]
+    return d[key + ["c2s_packets", "s2c_packets", "c2s_below", "s2c_below"]]
+f, l = (load(p).sort_values(key).reset_index(drop=True) for p in sys.argv[1:3])
 if not f.equals(l):
     print(f.merge(l, on=key, how="outer", suffixes=("_file", "_live")).to_string())
     sys.exit(1)

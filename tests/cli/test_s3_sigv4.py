@@ -9,7 +9,9 @@ with the secret it knows and answers 403 SignatureDoesNotMatch otherwise.
 
 Checks: `drst train --store s3://...` and `drst models list` succeed with the
 right secret (so the signatures libcurl makes for us are valid SigV4 and
-the payload hashes match the bytes), and with a wrong secret the tool fails
+the payload hashes match the bytes); a GET answered 500 InternalError twice
+succeeds on the retry, three times fails naming the status; with a wrong
+secret the tool fails
 with a message naming the endpoint and the failing operation, and neither
 the secret nor the key id appears in stdout or stderr. Also ~/.aws shared
 files with AWS_PROFILE."""
@@ -26,7 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KEY_ID, SECRET = "AKIDTESTSIGV4", "sigv4-secret-Zq93x"
 BUCKET = "drst"
 objects = {}
-seen = {"ok": 0, "bad": 0}
+seen = {"ok": 0, "bad": 0, "500": 0}
+flaky = {}  # key -> how many more GETs of it answer 500 InternalError
 
 
 def fail(msg):
@@ -102,6 +105,10 @@ class S3(BaseHTTPRequestHandler):
         if self.command == "DELETE":
             objects.pop(key, None)
             return self.reply(204)
+        if self.command == "GET" and flaky.get(key, 0) > 0:
+            flaky[key] -= 1
+            seen["500"] += 1
+            return self.error(500, "InternalError")
         if key not in objects:
             return self.error(404, "NoSuchKey")
         etag = '"%s"' % hashlib.md5(objects[key]).hexdigest()
@@ -151,6 +158,18 @@ def main():
     if seen["bad"]:
         fail(f"{seen['bad']} requests with a valid secret failed SigV4 verification")
     print(f"right secret: {seen['ok']} requests verified, 0 rejected")
+
+    # 500 InternalError is retried (twice): S3 asks clients to; two in a row
+    # are absorbed, three are reported with the status
+    flaky["sig/models/latest"] = 2
+    p = run(["models", "show", "latest", "--store", "s3://drst/sig"], good, "s5")
+    if p.returncode != 0 or key not in p.stdout or seen["500"] != 2:
+        fail(f"GET after two 500s: rc={p.returncode} 500s served={seen['500']} {p.stderr}")
+    flaky["sig/models/latest"] = 3
+    p = run(["models", "show", "latest", "--store", "s3://drst/sig"], good, "s6")
+    if p.returncode == 0 or "500" not in p.stderr or flaky["sig/models/latest"] != 0:
+        fail(f"GET after three 500s: rc={p.returncode} left={flaky['sig/models/latest']} {p.stderr}")
+    print(f"500 InternalError: 2 retried away, 3 reported ({p.stderr.strip()})")
 
     # the AWS shared files with a named profile
     os.makedirs(os.path.join(tmp, ".aws"))

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "common/error_int.h"
+#include "common/lazylib_int.h"
 
 static void every_code_has_a_message(void **state)
 {
@@ -70,12 +71,33 @@ static void diag_counts_and_strict_fails(void **state)
     assert_int_equal(drst_diag_reject(NULL, "f", 1, "", 0, err, sizeof(err), "x"), DRST_OK);
 }
 
+/* Optional libraries: a missing library or symbol is an error that names
+ * it and the package; a present one resolves to the real function. */
+static void lazy_load_reports_and_resolves(void **state)
+{
+    (void)state;
+    char why[256] = "";
+    size_t (*len)(const char *) = NULL;
+    lazy_sym_t ok[] = {{"strlen", &len}};
+    assert_int_equal(lazy_load("libc.so.6", "libc6", ok, 1, why, sizeof(why)), 0);
+    assert_non_null(len);
+    assert_int_equal(len("drst"), 4);
+    assert_int_equal(lazy_load("libdrst-no-such.so.9", "nothing", ok, 1, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "cannot load libdrst-no-such.so.9 (Debian package nothing)"));
+    void (*none)(void) = NULL;
+    lazy_sym_t bad[] = {{"drst_no_such_symbol", &none}};
+    assert_int_equal(lazy_load("libc.so.6", "libc6", bad, 1, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "libc.so.6 has no drst_no_such_symbol"));
+    assert_null(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_code_has_a_message),
         cmocka_unit_test(seterr_formats_and_truncates),
         cmocka_unit_test(diag_counts_and_strict_fails),
+        cmocka_unit_test(lazy_load_reports_and_resolves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <pthread.h>
 #include <xgboost/c_api.h>
 
 #include "common/error_int.h"
+#include "common/lazylib_int.h"
 #include "model/model_int.h"
 
 #define MAX_XGB_RAW (1u << 30)
@@ -85,10 +87,61 @@ static int convert(forest_b_t *f, json_t *node, size_t nf, int depth)
     return me;
 }
 
+/* libxgboost is loaded on first use, not linked (common/lazylib_int.h says
+ * why): only training calls it. Filled once (pthread_once), then read-only. */
+static struct {
+    const char *(*GetLastError)(void);
+    int (*DMatrixCreateFromMat)(const float *, bst_ulong, bst_ulong, float, DMatrixHandle *);
+    int (*DMatrixSetFloatInfo)(DMatrixHandle, const char *, const float *, bst_ulong);
+    int (*DMatrixFree)(DMatrixHandle);
+    int (*BoosterCreate)(const DMatrixHandle[], bst_ulong, BoosterHandle *);
+    int (*BoosterSetParam)(BoosterHandle, const char *, const char *);
+    int (*BoosterUpdateOneIter)(BoosterHandle, int, DMatrixHandle);
+    int (*BoosterDumpModelEx)(BoosterHandle, const char *, int, const char *, bst_ulong *,
+                              const char ***);
+    int (*BoosterPredict)(BoosterHandle, DMatrixHandle, int, unsigned, int, bst_ulong *,
+                          const float **);
+    int (*BoosterSaveModelToBuffer)(BoosterHandle, const char *, bst_ulong *, const char **);
+    int (*BoosterFree)(BoosterHandle);
+} X;
+static int xgb_loaded;
+static char xgb_why[256];
+static pthread_once_t xgb_once = PTHREAD_ONCE_INIT;
+
+static void xgb_load(void)
+{
+    const lazy_sym_t syms[] = {
+        {"XGBGetLastError", &X.GetLastError},
+        {"XGDMatrixCreateFromMat", &X.DMatrixCreateFromMat},
+        {"XGDMatrixSetFloatInfo", &X.DMatrixSetFloatInfo},
+        {"XGDMatrixFree", &X.DMatrixFree},
+        {"XGBoosterCreate", &X.BoosterCreate},
+        {"XGBoosterSetParam", &X.BoosterSetParam},
+        {"XGBoosterUpdateOneIter", &X.BoosterUpdateOneIter},
+        {"XGBoosterDumpModelEx", &X.BoosterDumpModelEx},
+        {"XGBoosterPredict", &X.BoosterPredict},
+        {"XGBoosterSaveModelToBuffer", &X.BoosterSaveModelToBuffer},
+        {"XGBoosterFree", &X.BoosterFree},
+    };
+    LAZY_SAME_TYPE(X.GetLastError, XGBGetLastError);
+    LAZY_SAME_TYPE(X.DMatrixCreateFromMat, XGDMatrixCreateFromMat);
+    LAZY_SAME_TYPE(X.DMatrixSetFloatInfo, XGDMatrixSetFloatInfo);
+    LAZY_SAME_TYPE(X.DMatrixFree, XGDMatrixFree);
+    LAZY_SAME_TYPE(X.BoosterCreate, XGBoosterCreate);
+    LAZY_SAME_TYPE(X.BoosterSetParam, XGBoosterSetParam);
+    LAZY_SAME_TYPE(X.BoosterUpdateOneIter, XGBoosterUpdateOneIter);
+    LAZY_SAME_TYPE(X.BoosterDumpModelEx, XGBoosterDumpModelEx);
+    LAZY_SAME_TYPE(X.BoosterPredict, XGBoosterPredict);
+    LAZY_SAME_TYPE(X.BoosterSaveModelToBuffer, XGBoosterSaveModelToBuffer);
+    LAZY_SAME_TYPE(X.BoosterFree, XGBoosterFree);
+    xgb_loaded = !lazy_load("libxgboost.so.0", "libxgboost0", syms, sizeof(syms) / sizeof(syms[0]),
+                            xgb_why, sizeof(xgb_why));
+}
+
 static drst_err_t xgb_err(char *err, size_t errlen, const char *what)
 {
     return drst_seterr(err, errlen, DRST_ERR_NUMERIC, "gbdt: xgboost %s: %s", what,
-                       XGBGetLastError());
+                       X.GetLastError());
 }
 
 static drst_err_t gbdt_train(drst_model_t *m, const train_data_t *d, const drst_train_opts_t *o,
@@ -118,40 +171,45 @@ static drst_err_t gbdt_train(drst_model_t *m, const train_data_t *d, const drst_
         rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "gbdt: out of memory");
         goto out;
     }
+    pthread_once(&xgb_once, xgb_load);
+    if (!xgb_loaded) {
+        rc = drst_seterr(err, errlen, DRST_ERR_IO, "gbdt: %s", xgb_why);
+        goto out;
+    }
     for (size_t i = 0; i < n * nf; i++)
         xf[i] = (float)d->Xtr[i];
     for (size_t i = 0; i < n; i++)
         yf[i] = (float)d->ytr[i];
-    if (XGDMatrixCreateFromMat(xf, (bst_ulong)n, (bst_ulong)nf, NAN, &dm) ||
-        XGDMatrixSetFloatInfo(dm, "label", yf, (bst_ulong)n)) {
+    if (X.DMatrixCreateFromMat(xf, (bst_ulong)n, (bst_ulong)nf, NAN, &dm) ||
+        X.DMatrixSetFloatInfo(dm, "label", yf, (bst_ulong)n)) {
         rc = xgb_err(err, errlen, "data");
         goto out;
     }
-    if (XGBoosterCreate(&dm, 1, &bst)) {
+    if (X.BoosterCreate(&dm, 1, &bst)) {
         rc = xgb_err(err, errlen, "create");
         goto out;
     }
     int prc = 0;
-    prc |= XGBoosterSetParam(bst, "verbosity", "0");
-    prc |= XGBoosterSetParam(bst, "objective", "reg:squarederror");
-    prc |= XGBoosterSetParam(bst, "tree_method", "hist");
-    prc |= XGBoosterSetParam(bst, "base_score", "0");
+    prc |= X.BoosterSetParam(bst, "verbosity", "0");
+    prc |= X.BoosterSetParam(bst, "objective", "reg:squarederror");
+    prc |= X.BoosterSetParam(bst, "tree_method", "hist");
+    prc |= X.BoosterSetParam(bst, "base_score", "0");
     snprintf(buf, sizeof(buf), "%.17g", o->eta);
-    prc |= XGBoosterSetParam(bst, "eta", buf);
+    prc |= X.BoosterSetParam(bst, "eta", buf);
     snprintf(buf, sizeof(buf), "%zu", depth);
-    prc |= XGBoosterSetParam(bst, "max_depth", buf);
+    prc |= X.BoosterSetParam(bst, "max_depth", buf);
     snprintf(buf, sizeof(buf), "%zu", (size_t)m->hp.min_samples_leaf);
-    prc |= XGBoosterSetParam(bst, "min_child_weight", buf);
+    prc |= X.BoosterSetParam(bst, "min_child_weight", buf);
     snprintf(buf, sizeof(buf), "%d", o->nthread > 0 ? o->nthread : 1);
-    prc |= XGBoosterSetParam(bst, "nthread", buf);
+    prc |= X.BoosterSetParam(bst, "nthread", buf);
     snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(m->seed & 0x7fffffff));
-    prc |= XGBoosterSetParam(bst, "seed", buf);
+    prc |= X.BoosterSetParam(bst, "seed", buf);
     if (prc) {
         rc = xgb_err(err, errlen, "parameters");
         goto out;
     }
     for (size_t it = 0; it < ntrees; it++) {
-        if (XGBoosterUpdateOneIter(bst, (int)it, dm)) {
+        if (X.BoosterUpdateOneIter(bst, (int)it, dm)) {
             rc = xgb_err(err, errlen, "training");
             goto out;
         }
@@ -162,7 +220,7 @@ static drst_err_t gbdt_train(drst_model_t *m, const train_data_t *d, const drst_
     }
     bst_ulong ndump = 0;
     const char **dump = NULL;
-    if (XGBoosterDumpModelEx(bst, "", 0, "json", &ndump, &dump)) {
+    if (X.BoosterDumpModelEx(bst, "", 0, "json", &ndump, &dump)) {
         rc = xgb_err(err, errlen, "dump");
         goto out;
     }
@@ -193,7 +251,7 @@ static drst_err_t gbdt_train(drst_model_t *m, const train_data_t *d, const drst_
      * (xgboost sums leaves in float, hence the tolerance) */
     bst_ulong np = 0;
     const float *xp = NULL;
-    if (XGBoosterPredict(bst, dm, 0, 0, 0, &np, &xp) || np != n) {
+    if (X.BoosterPredict(bst, dm, 0, 0, 0, &np, &xp) || np != n) {
         rc = xgb_err(err, errlen, "predict");
         goto out;
     }
@@ -211,7 +269,7 @@ static drst_err_t gbdt_train(drst_model_t *m, const train_data_t *d, const drst_
 
     bst_ulong rawlen = 0;
     const char *raw = NULL;
-    if (XGBoosterSaveModelToBuffer(bst, "{\"format\": \"ubj\"}", &rawlen, &raw)) {
+    if (X.BoosterSaveModelToBuffer(bst, "{\"format\": \"ubj\"}", &rawlen, &raw)) {
         rc = xgb_err(err, errlen, "save");
         goto out;
     }
@@ -228,9 +286,9 @@ out:
     free(xf);
     free(yf);
     if (bst)
-        XGBoosterFree(bst);
+        X.BoosterFree(bst);
     if (dm)
-        XGDMatrixFree(dm);
+        X.DMatrixFree(dm);
     return rc;
 }
 

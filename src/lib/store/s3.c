@@ -10,23 +10,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "common/error_int.h"
+#include "common/lazylib_int.h"
 #include "store/s3_int.h"
 
+/* libcurl is loaded on first use, not linked (common/lazylib_int.h says
+ * why). The table is filled once (pthread_once) and read-only afterwards. */
+static struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+    CURLSH *(*share_init)(void);
+    CURLSHcode (*share_setopt)(CURLSH *, CURLSHoption, ...);
+    CURLSHcode (*share_cleanup)(CURLSH *);
+} C;
+static int curl_loaded;
+static char curl_why[256];
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 static void global_init(void)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const lazy_sym_t syms[] = {
+        {"curl_global_init", &C.global_init},       {"curl_easy_init", &C.easy_init},
+        {"curl_easy_setopt", &C.easy_setopt},       {"curl_easy_perform", &C.easy_perform},
+        {"curl_easy_getinfo", &C.easy_getinfo},     {"curl_easy_cleanup", &C.easy_cleanup},
+        {"curl_easy_strerror", &C.easy_strerror},   {"curl_slist_append", &C.slist_append},
+        {"curl_slist_free_all", &C.slist_free_all}, {"curl_share_init", &C.share_init},
+        {"curl_share_setopt", &C.share_setopt},     {"curl_share_cleanup", &C.share_cleanup},
+    };
+    LAZY_SAME_TYPE(C.global_init, curl_global_init);
+    LAZY_SAME_TYPE(C.easy_init, curl_easy_init);
+    LAZY_SAME_TYPE(C.easy_setopt, curl_easy_setopt);
+    LAZY_SAME_TYPE(C.easy_perform, curl_easy_perform);
+    LAZY_SAME_TYPE(C.easy_getinfo, curl_easy_getinfo);
+    LAZY_SAME_TYPE(C.easy_cleanup, curl_easy_cleanup);
+    LAZY_SAME_TYPE(C.easy_strerror, curl_easy_strerror);
+    LAZY_SAME_TYPE(C.slist_append, curl_slist_append);
+    LAZY_SAME_TYPE(C.slist_free_all, curl_slist_free_all);
+    LAZY_SAME_TYPE(C.share_init, curl_share_init);
+    LAZY_SAME_TYPE(C.share_setopt, curl_share_setopt);
+    LAZY_SAME_TYPE(C.share_cleanup, curl_share_cleanup);
+    if (lazy_load("libcurl.so.4", "libcurl4", syms, sizeof(syms) / sizeof(syms[0]), curl_why,
+                  sizeof(curl_why)))
+        return;
+    if (C.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(curl_why, sizeof(curl_why), "curl_global_init failed");
+        return;
+    }
+    curl_loaded = 1;
 }
 
-void s3_global_init(void)
+drst_err_t s3_global_init(char *err, size_t errlen)
 {
     pthread_once(&global_once, global_init);
+    if (!curl_loaded)
+        return drst_seterr(err, errlen, DRST_ERR_IO, "s3: %s", curl_why);
+    return DRST_OK;
 }
 
 /* Connections are reused across requests and threads of one handle: a
@@ -51,23 +101,23 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
     pthread_mutex_unlock(&s->mu[data]);
 }
 
-struct s3_share *s3_share_new(void)
+struct s3_share *s3_share_new(char *err, size_t errlen)
 {
-    s3_global_init();
-    struct s3_share *s = calloc(1, sizeof(*s));
-    if (!s)
+    if (s3_global_init(err, errlen) != DRST_OK)
         return NULL;
-    if (!(s->sh = curl_share_init())) {
+    struct s3_share *s = calloc(1, sizeof(*s));
+    if (!s || !(s->sh = C.share_init())) {
         free(s);
+        drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: cannot create the connection cache");
         return NULL;
     }
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&s->mu[i], NULL);
-    curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
-    curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
-    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    C.share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
+    C.share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    C.share_setopt(s->sh, CURLSHOPT_USERDATA, s);
+    C.share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    C.share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     return s;
 }
 
@@ -75,7 +125,7 @@ void s3_share_free(struct s3_share *s)
 {
     if (!s)
         return;
-    curl_share_cleanup(s->sh);
+    C.share_cleanup(s->sh);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&s->mu[i]);
     free(s);
@@ -195,9 +245,9 @@ void s3_resp_free(s3_resp_t *r)
     }
 }
 
-drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, const char *key,
-                      const char *query, const void *body, size_t blen, const char *hdr_if,
-                      s3_resp_t *r, char *err, size_t errlen)
+static drst_err_t request_once(const s3_conf_t *c, const char *op, const char *method,
+                               const char *key, const char *query, const void *body, size_t blen,
+                               const char *hdr_if, s3_resp_t *r, char *err, size_t errlen)
 {
     char ekey[3 * (DRST_STORE_KEY_MAX + 512) + 1], sigv4[128], hsha[96], ebucket[3 * 256 + 1];
     char *url = NULL, *userpwd = NULL;
@@ -206,7 +256,8 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
     sink_t sk = {0};
     drst_err_t rc = DRST_OK;
     memset(r, 0, sizeof(*r));
-    s3_global_init();
+    if ((rc = s3_global_init(err, errlen)) != DRST_OK)
+        return rc;
 
     ekey[0] = 0;
     if (key) {
@@ -227,7 +278,7 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
     url = malloc(ul);
     size_t pl = strlen(c->key_id) + strlen(c->secret) + 2;
     userpwd = malloc(pl);
-    CURL *h = curl_easy_init();
+    CURL *h = C.easy_init();
     if (!url || !userpwd || !h) {
         rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
         goto out;
@@ -241,50 +292,50 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
     sha256_hex(body, blen, sh);
     snprintf(hsha, sizeof(hsha), "x-amz-content-sha256: %s", sh);
     struct curl_slist *t;
-    if (!(t = curl_slist_append(hdrs, hsha)))
+    if (!(t = C.slist_append(hdrs, hsha)))
         goto oom;
     hdrs = t;
-    if (!(t = curl_slist_append(hdrs, "Expect:")))
+    if (!(t = C.slist_append(hdrs, "Expect:")))
         goto oom;
     hdrs = t;
     if (hdr_if) {
-        if (!(t = curl_slist_append(hdrs, hdr_if)))
+        if (!(t = C.slist_append(hdrs, hdr_if)))
             goto oom;
         hdrs = t;
     }
     if (!strcmp(method, "PUT")) {
-        if (!(t = curl_slist_append(hdrs, "Content-Type: application/octet-stream")))
+        if (!(t = C.slist_append(hdrs, "Content-Type: application/octet-stream")))
             goto oom;
         hdrs = t;
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+        C.easy_setopt(h, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+        C.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+        C.easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
     } else if (!strcmp(method, "HEAD")) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        C.easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        C.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
     if (c->share)
-        curl_easy_setopt(h, CURLOPT_SHARE, c->share->sh);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
-    curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sk);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 30000L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        C.easy_setopt(h, CURLOPT_SHARE, c->share->sh);
+    C.easy_setopt(h, CURLOPT_URL, url);
+    C.easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
+    C.easy_setopt(h, CURLOPT_USERPWD, userpwd);
+    C.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    C.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    C.easy_setopt(h, CURLOPT_WRITEDATA, &sk);
+    C.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    C.easy_setopt(h, CURLOPT_HEADERDATA, r);
+    C.easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    C.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    C.easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 30000L);
+    C.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     /* a transfer that stalls (a server answering with a short body on a
      * kept-alive connection: s3rver while it rewrites the object) is cut
      * after stall_s without progress instead of waiting for the server */
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->stall_s > 0 ? c->stall_s : 2L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode cc = curl_easy_perform(h);
+    C.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    C.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->stall_s > 0 ? c->stall_s : 2L);
+    C.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode cc = C.easy_perform(h);
     if (sk.oom) {
         rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory reading an answer");
         goto out;
@@ -293,10 +344,10 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
         rc = drst_seterr(err, errlen,
                          cc == CURLE_OPERATION_TIMEDOUT ? DRST_ERR_TIMEOUT : DRST_ERR_IO,
                          "s3: %s '%s' at %s/%s: %s", op, key ? key : "", c->endpoint, c->bucket,
-                         cerr[0] ? cerr : curl_easy_strerror(cc));
+                         cerr[0] ? cerr : C.easy_strerror(cc));
         goto out;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    C.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     r->body = sk.buf;
     r->len = sk.len;
     sk.buf = NULL;
@@ -305,15 +356,36 @@ oom:
     rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: out of memory");
 out:
     free(sk.buf);
-    curl_slist_free_all(hdrs);
+    C.slist_free_all(hdrs);
     if (h)
-        curl_easy_cleanup(h);
+        C.easy_cleanup(h);
     if (userpwd) {
         memset(userpwd, 0, pl);
         free(userpwd);
     }
     free(url);
     return rc;
+}
+
+/* S3 asks clients to retry 500 InternalError and 503 SlowDown (AWS SDKs
+ * do), and s3rver answers 500 now and then to a GET that meets a write of
+ * the same key. Retried twice, 50 then 200 ms later, unless the request is
+ * conditional: had a failed-looking conditional PUT succeeded, its retry
+ * would see 412 and the caller would take its own write for a rival's. */
+drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, const char *key,
+                      const char *query, const void *body, size_t blen, const char *hdr_if,
+                      s3_resp_t *r, char *err, size_t errlen)
+{
+    for (int attempt = 0;; attempt++) {
+        drst_err_t rc = request_once(c, op, method, key, query, body, blen, hdr_if, r, err, errlen);
+        int transient =
+            r->status == 500 || r->status == 502 || r->status == 503 || r->status == 504;
+        if (rc != DRST_OK || !transient || hdr_if || attempt == 2)
+            return rc;
+        s3_resp_free(r);
+        struct timespec ts = {0, attempt ? 200000000L : 50000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ------------------------------------------------------------------ XML */

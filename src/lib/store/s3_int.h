@@ -21,8 +21,9 @@ typedef struct s3_conf {
     struct s3_share *share; /**< connection cache shared by the handle's threads (may be NULL) */
 } s3_conf_t;
 
-/** A curl share (connection cache + DNS) with its locks, for one store handle. */
-struct s3_share *s3_share_new(void);
+/** A curl share (connection cache + DNS) with its locks, for one store
+ * handle; NULL with the reason in err (libcurl not loadable, no memory). */
+struct s3_share *s3_share_new(char *err, size_t errlen);
 void s3_share_free(struct s3_share *sh);
 
 /** One HTTP exchange's outcome. body is malloc'd (NUL-terminated), caller frees. */
@@ -33,13 +34,16 @@ typedef struct s3_resp {
     char etag[128];
 } s3_resp_t;
 
-/** curl_global_init once per process (pthread_once). */
-void s3_global_init(void);
+/** Load libcurl and run curl_global_init, once per process (pthread_once);
+ * DRST_ERR_IO with the reason if libcurl cannot be loaded. */
+drst_err_t s3_global_init(char *err, size_t errlen);
 
 /**
  * One signed request to `key` (relative to conf->prefix; NULL = the bucket
  * itself). `query` is an already encoded, sorted query string or NULL.
  * `hdr_if` is an extra conditional header line ("If-None-Match: *") or NULL.
+ * An unconditional request answered 500/502/503/504 is tried again, twice
+ * (50 and 200 ms later).
  * @return DRST_OK if an HTTP answer arrived (any status, see r->status);
  * DRST_ERR_IO if the server could not be reached (message names the
  * operation and the endpoint).

@@ -821,8 +821,8 @@ static drst_err_t s3_open(const char *location, void **state, char *err, size_t 
     }
     if ((rc = spool_scan(s, err, errlen)) != DRST_OK)
         goto fail;
-    if (!(s->conf.share = s3_share_new())) {
-        rc = drst_seterr(err, errlen, DRST_ERR_NOMEM, "s3: cannot create the connection cache");
+    if (!(s->conf.share = s3_share_new(err, errlen))) {
+        rc = DRST_ERR_IO;
         goto fail;
     }
     /* Fail early on what retrying cannot fix (credentials, missing bucket);
