@@ -18,8 +18,8 @@ int lazy_load(const char *soname, const char *pkg, const lazy_sym_t *syms, size_
     for (size_t i = 0; i < n; i++) {
         void *p = dlsym(lib, syms[i].name);
         if (!p) {
-            snprintf(why, whylen, "%s has no %s (Debian package %s too old?)", soname,
-                     syms[i].name, pkg);
+            snprintf(why, whylen, "%s has no %s (Debian package %s too old?)", soname, syms[i].name,
+                     pkg);
             return -1; /* kept loaded: a partial table is never used */
         }
         /* POSIX: the object pointer dlsym returns converts to the function
