@@ -234,6 +234,7 @@ int cmd_flows(int argc, char **argv)
     drst_flow_config_init(&cfg);
     memset(&co, 0, sizeof(co));
     co.on_ready = on_ready;
+    co.ready_ctx = &quiet;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":r:i:f:c:o:qh", lo, NULL)) != -1) {
@@ -373,7 +374,6 @@ int cmd_flows(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    co.ready_ctx = &quiet;
     drst_err_t crc = drst_flow_capture_run(&co, e, &stop_flag, err, sizeof(err));
     char ferr[DRST_ERRLEN];
     drst_err_t frc = drst_flow_engine_finish(e, ferr, sizeof(ferr));

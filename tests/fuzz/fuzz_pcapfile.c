@@ -29,12 +29,6 @@ static long mem_read(void *ctx, uint8_t *buf, size_t n)
     return (long)k;
 }
 
-static int feed(void *e, int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
-                uint64_t ts_ns)
-{
-    return drst_flow_engine_packet(e, linktype, data, caplen, wirelen, ts_ns) != DRST_OK;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     drst_flow_config_t cfg;
@@ -53,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(buf, data, size);
         if (cfg.workers == 1) {
             struct src s = {buf, size, size % 3000 + 1};
-            (void)pcapfile_scan("fuzz", size, mem_read, &s, NULL, NULL, feed, e, 0, NULL, &n, err,
-                                sizeof(err));
+            (void)pcapfile_scan("fuzz", size, mem_read, &s, NULL, NULL, engine_feed, e, 0, NULL, &n,
+                                err, sizeof(err));
         } else if (engine_replica_begin(e, err, sizeof(err)) == DRST_OK) {
             for (unsigned i = 0; i < cfg.workers; i++) {
                 struct src s = {buf, size, size % 3000 + 1 + i};

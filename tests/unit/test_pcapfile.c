@@ -201,12 +201,6 @@ static int by_key(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static int feed(void *e, int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
-                uint64_t ts_ns)
-{
-    return drst_flow_engine_packet(e, linktype, data, caplen, wirelen, ts_ns) != DRST_OK;
-}
-
 /* The file through `workers` workers: replica mode (the file path of
  * drst flows) or, with `packets`, packet mode (the live-capture path:
  * parsed here, sharded to worker threads). */
@@ -224,8 +218,8 @@ static struct got *run(const struct file *f, unsigned workers, int packets)
     assert_non_null(e);
     if (workers == 1 || packets) {
         struct src r = {f->b, f->n, 0};
-        assert_int_equal(pcapfile_scan("t", f->n, mem_read, &r, NULL, NULL, feed, e, 0, NULL, &n,
-                                       err, sizeof(err)),
+        assert_int_equal(pcapfile_scan("t", f->n, mem_read, &r, NULL, NULL, engine_feed, e, 0, NULL,
+                                       &n, err, sizeof(err)),
                          DRST_OK);
     } else {
         assert_int_equal(engine_replica_begin(e, err, sizeof(err)), DRST_OK);

@@ -23,9 +23,11 @@ typedef struct lazy_sym {
  * reason in why (naming the library and the Debian package `pkg`). Call it
  * under pthread_once: the function pointers are written here and only read
  * afterwards. A library that loads is never unloaded. */
-/* Compile-time check that a pointer has the type of the header's function
- * (sizeof does not evaluate its operand: no reference to link against). */
-#define LAZY_SAME_TYPE(ptr, fn) ((void)sizeof((ptr) = (fn)))
+/* The entry for function `fn` of the library's header, to be stored in
+ * `ptr`, with a compile-time check that `ptr` has fn's type (sizeof does
+ * not evaluate its operand: no reference to fn to link against). For an
+ * automatic array's initialiser. */
+#define LAZY_SYM(ptr, fn) ((void)sizeof((ptr) = (fn)), (lazy_sym_t){#fn, &(ptr)})
 
 int lazy_load(const char *soname, const char *pkg, const lazy_sym_t *syms, size_t n, char *why,
               size_t whylen);

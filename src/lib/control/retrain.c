@@ -56,11 +56,18 @@ static int family_allowed(const char *families, drst_model_family_t f)
     return 0;
 }
 
-static void add_gbdt(cand_t *c, size_t *n, size_t depth, double eta, size_t leaf)
+/* The next candidate slot, with default options of `family`. */
+static cand_t *new_cand(cand_t *c, size_t *n, drst_model_family_t family)
 {
     cand_t *k = &c[(*n)++];
     drst_train_opts_init(&k->o);
-    k->o.family = DRST_MODEL_GBDT;
+    k->o.family = family;
+    return k;
+}
+
+static void add_gbdt(cand_t *c, size_t *n, size_t depth, double eta, size_t leaf)
+{
+    cand_t *k = new_cand(c, n, DRST_MODEL_GBDT);
     k->o.max_depth = depth;
     k->o.eta = eta;
     k->o.min_samples_leaf = leaf;
@@ -70,9 +77,7 @@ static void add_gbdt(cand_t *c, size_t *n, size_t depth, double eta, size_t leaf
 static void add_mlp(cand_t *c, size_t *n, const char *hidden, drst_activation_t act, double lr,
                     size_t batch, double wd, drst_loss_t loss)
 {
-    cand_t *k = &c[(*n)++];
-    drst_train_opts_init(&k->o);
-    k->o.family = DRST_MODEL_MLP;
+    cand_t *k = new_cand(c, n, DRST_MODEL_MLP);
     k->o.n_hidden = 0;
     for (const char *p = hidden; *p && k->o.n_hidden < DRST_MODEL_MAX_HIDDEN;) {
         char *e;
@@ -92,18 +97,14 @@ static void add_mlp(cand_t *c, size_t *n, const char *hidden, drst_activation_t 
 
 static void add_ridge(cand_t *c, size_t *n, double alpha)
 {
-    cand_t *k = &c[(*n)++];
-    drst_train_opts_init(&k->o);
-    k->o.family = DRST_MODEL_RIDGE;
+    cand_t *k = new_cand(c, n, DRST_MODEL_RIDGE);
     k->o.alpha = alpha;
     snprintf(k->label, sizeof(k->label), "ridge alpha=%g", alpha);
 }
 
 static void add_tree(cand_t *c, size_t *n, size_t depth, size_t leaf)
 {
-    cand_t *k = &c[(*n)++];
-    drst_train_opts_init(&k->o);
-    k->o.family = DRST_MODEL_TREE;
+    cand_t *k = new_cand(c, n, DRST_MODEL_TREE);
     k->o.max_depth = depth;
     k->o.min_samples_leaf = leaf;
     snprintf(k->label, sizeof(k->label), "tree depth=%zu min_leaf=%zu", depth, leaf);
@@ -111,9 +112,7 @@ static void add_tree(cand_t *c, size_t *n, size_t depth, size_t leaf)
 
 static void add_knn(cand_t *c, size_t *n, size_t k, int mean)
 {
-    cand_t *x = &c[(*n)++];
-    drst_train_opts_init(&x->o);
-    x->o.family = DRST_MODEL_KNN;
+    cand_t *x = new_cand(c, n, DRST_MODEL_KNN);
     x->o.knn_k = k;
     x->o.knn_mean = mean;
     snprintf(x->label, sizeof(x->label), "knn k=%zu agg=%s", k, mean ? "mean" : "median");

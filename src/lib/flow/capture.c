@@ -75,12 +75,6 @@ static long fd_read(void *ctx, uint8_t *buf, size_t n)
     }
 }
 
-static int feed_engine(void *ctx, int linktype, const uint8_t *data, uint32_t caplen,
-                       uint32_t wirelen, uint64_t ts_ns)
-{
-    return drst_flow_engine_packet(ctx, linktype, data, caplen, wirelen, ts_ns) != DRST_OK;
-}
-
 /* One reader thread of replica mode. */
 struct replica {
     pthread_t th;
@@ -193,7 +187,7 @@ static drst_err_t run_classic(const drst_flow_capture_opts_t *o, drst_flow_engin
         rc = scan_replicas(o, e, fd, (uint64_t)st.st_size, flt, &prog, stop, &n, err, errlen);
     } else {
         struct preader rd = {fd, 0};
-        rc = pcapfile_scan(o->file, (uint64_t)st.st_size, fd_read, &rd, flt, &prog, feed_engine, e,
+        rc = pcapfile_scan(o->file, (uint64_t)st.st_size, fd_read, &rd, flt, &prog, engine_feed, e,
                            o->max_packets, stop, &n, err, errlen);
     }
     if (rc == DRST_OK && n == 0 && !have_prog)

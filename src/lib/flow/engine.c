@@ -47,11 +47,10 @@ struct worker {
     pthread_t th;
     int started;
     uint32_t npend; /* written to the ring, not yet published (source side) */
-    /* replica mode: this worker's reader thread's own state */
     unsigned id;
-    int have_idx;
-    uint64_t last_idx;
-    drst_flow_counters_t pc; /* parser counters (worker 0's are reported) */
+    /* replica mode: parser counters of workers 1.. (scratch: worker 0 counts
+     * into the engine's, the packets being the same for every replica) */
+    drst_flow_counters_t pc;
 };
 
 struct drst_flow_engine {
@@ -269,18 +268,12 @@ int engine_replica_packet(void *ctx, int linktype, const uint8_t *data, uint32_t
     struct worker *w = ctx;
     drst_flow_engine_t *e = w->e;
     pkt_t p;
-    if (pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, &w->pc) != PKT_FLOW)
+    if (pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, w->id ? &w->pc : &e->src) != PKT_FLOW)
         return 0;
     /* Every replica sees every packet, so each closes its intervals itself
-     * at the same packets, as one worker would. */
-    if (e->interval_ns) {
-        uint64_t idx = ts_ns / e->interval_ns;
-        if (!w->have_idx || idx > w->last_idx) {
-            w->have_idx = 1;
-            w->last_idx = idx;
-            ft_tick(w->ft, ts_ns);
-        }
-    }
+     * at the same packets, as one worker would (ft_tick ignores a time that
+     * does not start a new interval). */
+    ft_tick(w->ft, ts_ns);
     /* The clock (and the idle sweeps it runs) follows every packet, so
      * timeouts fall as with one worker. */
     if (pkt_owner(&p, e->nw) == w->id)
@@ -412,6 +405,12 @@ drst_err_t drst_flow_engine_packet(drst_flow_engine_t *e, int linktype, const ui
     return DRST_OK;
 }
 
+int engine_feed(void *e, int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                uint64_t ts_ns)
+{
+    return drst_flow_engine_packet(e, linktype, data, caplen, wirelen, ts_ns) != DRST_OK;
+}
+
 void engine_flush_staged(drst_flow_engine_t *e)
 {
     if (e->mode == MODE_PACKET && e->nw > 1)
@@ -456,22 +455,6 @@ void drst_flow_engine_counters(const drst_flow_engine_t *e, drst_flow_counters_t
     out->max_live_flows = out->dropped_nomem = 0;
     for (unsigned i = 0; i < e->nw; i++)
         ft_counters_add(e->w[i].ft, out);
-    if (e->mode == MODE_REPLICA) { /* every replica parsed every packet: one counts */
-        const drst_flow_counters_t *pc = &e->w[0].pc;
-        out->packets += pc->packets;
-        out->bytes += pc->bytes;
-        out->truncated += pc->truncated;
-        out->malformed += pc->malformed;
-        out->ipv4 += pc->ipv4;
-        out->ipv6 += pc->ipv6;
-        out->frag_first += pc->frag_first;
-        out->frag_later += pc->frag_later;
-        out->non_ip += pc->non_ip;
-        out->arp += pc->arp;
-        out->unsupported_link += pc->unsupported_link;
-        for (unsigned k = 0; k < 256; k++)
-            out->by_ipproto[k] += pc->by_ipproto[k];
-    }
 }
 
 void engine_note_capture_drops(drst_flow_engine_t *e, uint64_t n)

@@ -113,6 +113,9 @@ engine_worker_t *engine_replica_worker(drst_flow_engine_t *e, unsigned i);
 /* One packet of the file, on worker w's thread (a pcapfile_packet_fn). */
 int engine_replica_packet(void *w, int linktype, const uint8_t *data, uint32_t caplen,
                           uint32_t wirelen, uint64_t ts_ns);
+/* drst_flow_engine_packet() as a pcapfile_packet_fn (ctx: the engine). */
+int engine_feed(void *e, int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                uint64_t ts_ns);
 
 /* A 32-bit field of a pcap header: the file's byte order is the writer's
  * host order, `swap` when that differs from ours. */

@@ -10,6 +10,7 @@
  *   VSET1(x)        broadcast; VFMA(a, b, c) = a * b + c; VRELU(v) = max(v, 0)
  *   VHSUM(v)        sum of the lanes (fixed order)
  *   RA              rows per block with 4 vectors of outputs (4 * RA accumulators)
+ * and this header undefines them at its end, ready for the next set.
  *
  * Layout (mlp_derive()): layer l's weights are sizes[l] rows of
  * fw[l] floats (the output width rounded up to 16, padding zero), biases
@@ -118,3 +119,15 @@ static KATTR void KN(output)(const float *in, size_t ldi, const float *w, float 
         y[r] = (double)(VHSUM(s) + b);
     }
 }
+
+#undef KN
+#undef KATTR
+#undef VT
+#undef VL
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VRELU
+#undef VHSUM
+#undef RA

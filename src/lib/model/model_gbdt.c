@@ -111,29 +111,18 @@ static pthread_once_t xgb_once = PTHREAD_ONCE_INIT;
 static void xgb_load(void)
 {
     const lazy_sym_t syms[] = {
-        {"XGBGetLastError", &X.GetLastError},
-        {"XGDMatrixCreateFromMat", &X.DMatrixCreateFromMat},
-        {"XGDMatrixSetFloatInfo", &X.DMatrixSetFloatInfo},
-        {"XGDMatrixFree", &X.DMatrixFree},
-        {"XGBoosterCreate", &X.BoosterCreate},
-        {"XGBoosterSetParam", &X.BoosterSetParam},
-        {"XGBoosterUpdateOneIter", &X.BoosterUpdateOneIter},
-        {"XGBoosterDumpModelEx", &X.BoosterDumpModelEx},
-        {"XGBoosterPredict", &X.BoosterPredict},
-        {"XGBoosterSaveModelToBuffer", &X.BoosterSaveModelToBuffer},
-        {"XGBoosterFree", &X.BoosterFree},
+        LAZY_SYM(X.GetLastError, XGBGetLastError),
+        LAZY_SYM(X.DMatrixCreateFromMat, XGDMatrixCreateFromMat),
+        LAZY_SYM(X.DMatrixSetFloatInfo, XGDMatrixSetFloatInfo),
+        LAZY_SYM(X.DMatrixFree, XGDMatrixFree),
+        LAZY_SYM(X.BoosterCreate, XGBoosterCreate),
+        LAZY_SYM(X.BoosterSetParam, XGBoosterSetParam),
+        LAZY_SYM(X.BoosterUpdateOneIter, XGBoosterUpdateOneIter),
+        LAZY_SYM(X.BoosterDumpModelEx, XGBoosterDumpModelEx),
+        LAZY_SYM(X.BoosterPredict, XGBoosterPredict),
+        LAZY_SYM(X.BoosterSaveModelToBuffer, XGBoosterSaveModelToBuffer),
+        LAZY_SYM(X.BoosterFree, XGBoosterFree),
     };
-    LAZY_SAME_TYPE(X.GetLastError, XGBGetLastError);
-    LAZY_SAME_TYPE(X.DMatrixCreateFromMat, XGDMatrixCreateFromMat);
-    LAZY_SAME_TYPE(X.DMatrixSetFloatInfo, XGDMatrixSetFloatInfo);
-    LAZY_SAME_TYPE(X.DMatrixFree, XGDMatrixFree);
-    LAZY_SAME_TYPE(X.BoosterCreate, XGBoosterCreate);
-    LAZY_SAME_TYPE(X.BoosterSetParam, XGBoosterSetParam);
-    LAZY_SAME_TYPE(X.BoosterUpdateOneIter, XGBoosterUpdateOneIter);
-    LAZY_SAME_TYPE(X.BoosterDumpModelEx, XGBoosterDumpModelEx);
-    LAZY_SAME_TYPE(X.BoosterPredict, XGBoosterPredict);
-    LAZY_SAME_TYPE(X.BoosterSaveModelToBuffer, XGBoosterSaveModelToBuffer);
-    LAZY_SAME_TYPE(X.BoosterFree, XGBoosterFree);
     xgb_loaded = !lazy_load("libxgboost.so.0", "libxgboost0", syms, sizeof(syms) / sizeof(syms[0]),
                             xgb_why, sizeof(xgb_why));
 }

@@ -143,17 +143,6 @@ static void mlp_predict(const drst_model_t *m, const double *xs, size_t n, doubl
 #define VHSUM(v)      (v)
 #define RA            2
 #include "model/mlp_f32_kernel.h"
-#undef KN
-#undef KATTR
-#undef VT
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef VRELU
-#undef VHSUM
-#undef RA
 
 #ifdef HAVE_AVX2_ADAM
 static inline __attribute__((always_inline, target("avx2,fma"))) float hsum256(__m256 v)
@@ -175,17 +164,6 @@ static inline __attribute__((always_inline, target("avx2,fma"))) float hsum256(_
 #define VHSUM(v)      hsum256(v)
 #define RA            2
 #include "model/mlp_f32_kernel.h"
-#undef KN
-#undef KATTR
-#undef VT
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef VRELU
-#undef VHSUM
-#undef RA
 
 #define KN(name)      name##_avx512
 #define KATTR         __attribute__((target("avx512f")))
@@ -199,17 +177,6 @@ static inline __attribute__((always_inline, target("avx2,fma"))) float hsum256(_
 #define VHSUM(v)      _mm512_reduce_add_ps(v)
 #define RA            4
 #include "model/mlp_f32_kernel.h"
-#undef KN
-#undef KATTR
-#undef VT
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef VRELU
-#undef VHSUM
-#undef RA
 #endif
 
 struct f32_kernels {

@@ -42,25 +42,19 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static void global_init(void)
 {
     const lazy_sym_t syms[] = {
-        {"curl_global_init", &C.global_init},       {"curl_easy_init", &C.easy_init},
-        {"curl_easy_setopt", &C.easy_setopt},       {"curl_easy_perform", &C.easy_perform},
-        {"curl_easy_getinfo", &C.easy_getinfo},     {"curl_easy_cleanup", &C.easy_cleanup},
-        {"curl_easy_strerror", &C.easy_strerror},   {"curl_slist_append", &C.slist_append},
-        {"curl_slist_free_all", &C.slist_free_all}, {"curl_share_init", &C.share_init},
-        {"curl_share_setopt", &C.share_setopt},     {"curl_share_cleanup", &C.share_cleanup},
+        LAZY_SYM(C.global_init, curl_global_init),
+        LAZY_SYM(C.easy_init, curl_easy_init),
+        LAZY_SYM(C.easy_setopt, curl_easy_setopt),
+        LAZY_SYM(C.easy_perform, curl_easy_perform),
+        LAZY_SYM(C.easy_getinfo, curl_easy_getinfo),
+        LAZY_SYM(C.easy_cleanup, curl_easy_cleanup),
+        LAZY_SYM(C.easy_strerror, curl_easy_strerror),
+        LAZY_SYM(C.slist_append, curl_slist_append),
+        LAZY_SYM(C.slist_free_all, curl_slist_free_all),
+        LAZY_SYM(C.share_init, curl_share_init),
+        LAZY_SYM(C.share_setopt, curl_share_setopt),
+        LAZY_SYM(C.share_cleanup, curl_share_cleanup),
     };
-    LAZY_SAME_TYPE(C.global_init, curl_global_init);
-    LAZY_SAME_TYPE(C.easy_init, curl_easy_init);
-    LAZY_SAME_TYPE(C.easy_setopt, curl_easy_setopt);
-    LAZY_SAME_TYPE(C.easy_perform, curl_easy_perform);
-    LAZY_SAME_TYPE(C.easy_getinfo, curl_easy_getinfo);
-    LAZY_SAME_TYPE(C.easy_cleanup, curl_easy_cleanup);
-    LAZY_SAME_TYPE(C.easy_strerror, curl_easy_strerror);
-    LAZY_SAME_TYPE(C.slist_append, curl_slist_append);
-    LAZY_SAME_TYPE(C.slist_free_all, curl_slist_free_all);
-    LAZY_SAME_TYPE(C.share_init, curl_share_init);
-    LAZY_SAME_TYPE(C.share_setopt, curl_share_setopt);
-    LAZY_SAME_TYPE(C.share_cleanup, curl_share_cleanup);
     if (lazy_load("libcurl.so.4", "libcurl4", syms, sizeof(syms) / sizeof(syms[0]), curl_why,
                   sizeof(curl_why)))
         return;
