@@ -105,7 +105,7 @@ static void run(const uint8_t *buf, const uint32_t *wire, size_t n, unsigned wor
         drst_flow_config_init(&c);
         c.workers = workers;
         c.interval = 1;
-        drst_flow_sink_t s = {sink_flow, NULL, &seen};
+        drst_flow_sink_t s = {sink_flow, NULL, &seen, NULL};
         drst_flow_engine_t *e = drst_flow_engine_new(&c, &s, err, sizeof(err));
         if (!e) {
             fprintf(stderr, "bench_flow: %s\n", err);

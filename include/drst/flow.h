@@ -138,6 +138,11 @@ typedef struct drst_flow_sink {
     void (*on_flow)(void *opaque, const drst_flow_record_t *rec);
     void (*on_summary)(void *opaque, const drst_flow_summary_t *sum);
     void *opaque;
+    /** a packet counted truncated, malformed or of an unsupported link type
+     * (it gets no flow): its captured bytes, to keep as a dead letter (see
+     * drst_flow_rejects_open()); may be NULL */
+    void (*on_reject)(void *opaque, int linktype, const uint8_t *data, uint32_t caplen,
+                      uint32_t wirelen, uint64_t ts_ns);
 } drst_flow_sink_t;
 
 /** @brief A flow engine: workers, their flow tables and the sink. */
@@ -201,6 +206,26 @@ typedef struct drst_flow_capture_opts {
  */
 drst_err_t drst_flow_capture_run(const drst_flow_capture_opts_t *o, drst_flow_engine_t *e,
                                  volatile int *stop, char *err, size_t errlen) DRST_WUR;
+
+/** @brief A pcap file of rejected packets (dead letters), nanosecond
+ * timestamps, the link type of the first packet written. */
+typedef struct drst_flow_rejects drst_flow_rejects_t;
+
+/** @brief Create (truncate) `path`; the file is written on the first packet.
+ * @return a writer (drst_flow_rejects_close()) or NULL with the reason. */
+drst_flow_rejects_t *drst_flow_rejects_open(const char *path, char *err, size_t errlen);
+
+/** @brief Append one packet (a sink's on_reject; not thread-safe: the engine
+ * calls on_reject under its sink lock). A packet of another link type than
+ * the file's is counted as lost (drst_flow_rejects_close() says how many). */
+void drst_flow_rejects_write(drst_flow_rejects_t *r, int linktype, const uint8_t *data,
+                             uint32_t caplen, uint32_t wirelen, uint64_t ts_ns);
+
+/** @brief Flush and close; NULL is a no-op. *written / *lost (may be NULL)
+ * get the packets kept and those that could not be written.
+ * @return DRST_OK or DRST_ERR_IO (the reason in err). */
+drst_err_t drst_flow_rejects_close(drst_flow_rejects_t *r, uint64_t *written, uint64_t *lost,
+                                   char *err, size_t errlen);
 
 /** @brief Output formats of the formatters below. */
 typedef enum drst_flow_format { DRST_FLOW_FMT_CSV = 0, DRST_FLOW_FMT_JSONL = 1 } drst_flow_format_t;

@@ -53,6 +53,9 @@ static void help(void)
         "      --format F          csv or jsonl (default: jsonl if OUT ends in .jsonl/.json,\n"
         "                          else csv). jsonl lines are drst records:\n"
         "                          {\"seq\",\"ts\",\"flow\":{key},\"features\":{...}}\n"
+        "      --rejects FILE      packets cut before their flow key, malformed or of an\n"
+        "                          unsupported link type, kept as a pcap (dead letters;\n"
+        "                          they are counted either way)\n"
         "      --summary OUT       per-interval summaries (packets, bytes, active/new flows,\n"
         "                          retransmission rate, RTT p50/p90/p99), same format\n"
         "      --interval S        summary interval in seconds (default 1)\n"
@@ -93,7 +96,16 @@ struct outctx {
     int32_t parts;
     uint64_t produced, produce_failed;
     char kerr[DRST_ERRLEN];
+    drst_flow_rejects_t *rejects; /* --rejects, under the engine's sink lock */
 };
+
+static void on_reject(void *opaque, int linktype, const uint8_t *data, uint32_t caplen,
+                      uint32_t wirelen, uint64_t ts_ns)
+{
+    struct outctx *o = opaque;
+    if (o->rejects)
+        drst_flow_rejects_write(o->rejects, linktype, data, caplen, wirelen, ts_ns);
+}
 
 static void write_buf(FILE *f, const char *b, size_t n, int *werr)
 {
@@ -201,6 +213,7 @@ int cmd_flows(int argc, char **argv)
         O_MAXF,
         O_INTERVAL,
         O_SUMMARY,
+        O_REJECTS,
         O_TOPIC,
         O_BOOT
     };
@@ -219,6 +232,7 @@ int cmd_flows(int argc, char **argv)
         {"max-flows", required_argument, NULL, O_MAXF},
         {"interval", required_argument, NULL, O_INTERVAL},
         {"summary", required_argument, NULL, O_SUMMARY},
+        {"rejects", required_argument, NULL, O_REJECTS},
         {"topic", required_argument, NULL, O_TOPIC},
         {"bootstrap", required_argument, NULL, O_BOOT},
         {NULL, 0, NULL, 0},
@@ -226,6 +240,7 @@ int cmd_flows(int argc, char **argv)
     const char *cmd = "flows";
     drst_flow_config_t cfg;
     drst_flow_capture_opts_t co;
+    const char *rejpath = NULL;
     const char *out = NULL, *sumpath = NULL, *format = NULL, *topic = NULL, *bootstrap = NULL;
     int quiet = 0, c, rc;
     uint64_t u = 0;
@@ -289,6 +304,9 @@ int cmd_flows(int argc, char **argv)
         case O_SUMMARY:
             sumpath = optarg;
             break;
+        case O_REJECTS:
+            rejpath = optarg;
+            break;
         case O_TOPIC:
             topic = optarg;
             break;
@@ -338,6 +356,10 @@ int cmd_flows(int argc, char **argv)
             goto out;
         }
     }
+    if (rejpath && !(oc.rejects = drst_flow_rejects_open(rejpath, err, sizeof(err)))) {
+        tool_error("%s", err);
+        goto out;
+    }
     if (oc.fmt == DRST_FLOW_FMT_CSV) {
         char h[4096];
         size_t n = drst_flow_csv_header(h, sizeof(h));
@@ -366,7 +388,7 @@ int cmd_flows(int argc, char **argv)
             goto out;
         }
     }
-    drst_flow_sink_t sink = {on_flow, on_summary, &oc};
+    drst_flow_sink_t sink = {on_flow, on_summary, &oc, on_reject};
     e = drst_flow_engine_new(&cfg, &sink, err, sizeof(err));
     if (!e) {
         tool_error("%s", err);
@@ -403,6 +425,19 @@ int cmd_flows(int argc, char **argv)
         tool_error("%s", ferr);
         goto out;
     }
+    if (oc.rejects) {
+        uint64_t kept = 0, lost = 0;
+        drst_err_t rrc = drst_flow_rejects_close(oc.rejects, &kept, &lost, err, sizeof(err));
+        oc.rejects = NULL;
+        if (!quiet || lost)
+            fprintf(stderr, "drst flows: %llu rejected packet(s) kept in '%s'%s\n",
+                    (unsigned long long)kept, rejpath,
+                    lost ? " (some of another link type could not be)" : "");
+        if (rrc != DRST_OK) {
+            tool_error("%s", err);
+            goto out;
+        }
+    }
     if (oc.kafka && kafka_close(&oc) != TOOL_OK)
         goto out;
     if (oc.kafka && !quiet)
@@ -411,6 +446,7 @@ int cmd_flows(int argc, char **argv)
     ret = TOOL_OK;
 out:
     drst_flow_engine_free(e);
+    (void)drst_flow_rejects_close(oc.rejects, NULL, NULL, NULL, 0);
     drst_stream_close(oc.kafka);
     if (oc.flows && fflush(oc.flows) != 0 && !oc.werr)
         oc.werr = errno;

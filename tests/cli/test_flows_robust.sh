@@ -88,6 +88,25 @@ if [ -d "${DRST_DATA:-}/pcap" ]; then
     done
     [ "$(wc -l <"$tmp/w1.csv")" -gt 1 ] || fail "cut capture: no flows to compare"
 
+    # dead letters: every packet counted truncated, malformed or of an
+    # unsupported link type is kept in --rejects (a pcap tshark reads), with
+    # 1 and 3 workers; a 30-byte snaplen copy of the lossy capture rejects
+    # every TCP packet (its ports lie beyond the snaplen)
+    editcap -s 30 "$lossy" "$tmp/snap30.pcap" 2>/dev/null
+    for f in "$DRST_DATA"/pcap/*.pcap "$tmp/snap30.pcap"; do
+        for w in 1 3; do
+            "$DRST_BIN" flows -r "$f" --workers $w -o /dev/null --rejects "$tmp/rej.pcap" 2>"$tmp/rej.err" ||
+                fail "$f: --rejects run failed: $(tail -2 "$tmp/rej.err")"
+            want=$(sed -n 's/.*packets (\([0-9]*\) truncated, \([0-9]*\) malformed.*/\1 \2/p' "$tmp/rej.err" |
+                awk '{print $1 + $2}')
+            unsup=$(sed -n 's/^drst flows: \([0-9]*\) packets of an unsupported link type.*/\1/p' "$tmp/rej.err")
+            want=$((want + ${unsup:-0}))
+            got=$(tshark -r "$tmp/rej.pcap" 2>/dev/null | wc -l)
+            [ "$got" = "$want" ] || fail "$f --workers $w: $got packets in --rejects, $want rejected"
+        done
+    done
+    [ "$want" -gt 1000 ] || fail "snaplen-30 capture: only $want rejected packets"
+
     # jsonl: every line is a JSON record with features; interim records and
     # evictions appear when asked for and neither lose nor double a packet
     "$DRST_BIN" flows -q -r "$lossy" -o "$tmp/f.jsonl" --active-timeout 1 \

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.idle_timeout = 0.002;
     cfg.active_timeout = 0.001;
     cfg.interval = 0.001;
-    drst_flow_sink_t sink = {sink_flow, sink_sum, NULL};
+    drst_flow_sink_t sink = {sink_flow, sink_sum, NULL, NULL};
     drst_flow_engine_t *e = drst_flow_engine_new(&cfg, &sink, NULL, 0);
     if (!e)
         return 0;

@@ -43,7 +43,7 @@ static drst_flow_engine_t *mk(struct got *g, unsigned workers, double idle, doub
     drst_flow_config_init(&c);
     c.workers = workers, c.idle_timeout = idle, c.active_timeout = active;
     c.max_flows = maxf, c.interval = interval, c.ring_size = 64;
-    drst_flow_sink_t s = {on_flow, on_sum, g};
+    drst_flow_sink_t s = {on_flow, on_sum, g, NULL};
     drst_flow_engine_t *e = drst_flow_engine_new(&c, &s, err, sizeof(err));
     assert_non_null(e);
     return e;

@@ -213,7 +213,7 @@ static struct got *run(const struct file *f, unsigned workers, int packets)
     assert_non_null(g);
     drst_flow_config_init(&c);
     c.workers = workers, c.idle_timeout = 1, c.active_timeout = 2, c.max_flows = 3000;
-    drst_flow_sink_t s = {on_flow, on_sum, g};
+    drst_flow_sink_t s = {on_flow, on_sum, g, NULL};
     drst_flow_engine_t *e = drst_flow_engine_new(&c, &s, err, sizeof(err));
     assert_non_null(e);
     if (workers == 1 || packets) {

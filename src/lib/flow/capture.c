@@ -6,6 +6,7 @@
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -317,5 +318,89 @@ drst_err_t drst_flow_capture_run(const drst_flow_capture_opts_t *o, drst_flow_en
                            "give exactly one of a file or an interface");
     drst_err_t rc = o->file ? run_file(o, e, stop, err, errlen) : run_live(o, e, stop, err, errlen);
     engine_flush_staged(e);
+    return rc;
+}
+
+/* ---- dead letters: rejected packets as a pcap file ---- */
+
+struct drst_flow_rejects {
+    char *path;
+    pcap_t *dead;
+    pcap_dumper_t *d;
+    int linktype;
+    uint64_t written, lost;
+    char why[PCAP_ERRBUF_SIZE + 64];
+};
+
+drst_flow_rejects_t *drst_flow_rejects_open(const char *path, char *err, size_t errlen)
+{
+    /* the file exists (empty) from the start, as the other outputs do */
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        drst_seterrno(err, errlen, DRST_ERR_IO, errno, "cannot create '%s'", path);
+        return NULL;
+    }
+    fclose(f);
+    drst_flow_rejects_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        drst_seterr(err, errlen, DRST_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return r;
+}
+
+void drst_flow_rejects_write(drst_flow_rejects_t *r, int linktype, const uint8_t *data,
+                             uint32_t caplen, uint32_t wirelen, uint64_t ts_ns)
+{
+    if (!r->d && !r->why[0]) {
+        r->linktype = linktype;
+        r->dead =
+            pcap_open_dead_with_tstamp_precision(linktype, 262144, PCAP_TSTAMP_PRECISION_NANO);
+        if (r->dead && !(r->d = pcap_dump_open(r->dead, r->path)))
+            snprintf(r->why, sizeof(r->why), "cannot write '%s': %s", r->path,
+                     pcap_geterr(r->dead));
+        else if (!r->dead)
+            snprintf(r->why, sizeof(r->why), "cannot write '%s': out of memory", r->path);
+    }
+    if (!r->d || linktype != r->linktype) {
+        r->lost++;
+        return;
+    }
+    struct pcap_pkthdr h;
+    h.ts.tv_sec = (time_t)(ts_ns / 1000000000u);
+    h.ts.tv_usec = (suseconds_t)(ts_ns % 1000000000u); /* nanoseconds: see the precision */
+    h.caplen = caplen;
+    h.len = wirelen;
+    pcap_dump((u_char *)r->d, &h, data);
+    r->written++;
+}
+
+drst_err_t drst_flow_rejects_close(drst_flow_rejects_t *r, uint64_t *written, uint64_t *lost,
+                                   char *err, size_t errlen)
+{
+    if (!r)
+        return DRST_OK;
+    drst_err_t rc = DRST_OK;
+    if (!r->d && !r->why[0]) { /* nothing rejected: still a valid (empty) capture */
+        r->dead = pcap_open_dead_with_tstamp_precision(1, 262144, PCAP_TSTAMP_PRECISION_NANO);
+        if (r->dead && !(r->d = pcap_dump_open(r->dead, r->path)))
+            snprintf(r->why, sizeof(r->why), "cannot write '%s': %s", r->path,
+                     pcap_geterr(r->dead));
+    }
+    if (r->d && pcap_dump_flush(r->d) != 0)
+        rc = drst_seterr(err, errlen, DRST_ERR_IO, "writing '%s' failed", r->path);
+    else if (r->why[0])
+        rc = drst_seterr(err, errlen, DRST_ERR_IO, "%s", r->why);
+    if (written)
+        *written = r->written;
+    if (lost)
+        *lost = r->lost;
+    if (r->d)
+        pcap_dump_close(r->d);
+    if (r->dead)
+        pcap_close(r->dead);
+    free(r->path);
+    free(r);
     return rc;
 }

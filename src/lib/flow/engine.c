@@ -173,6 +173,18 @@ static void emit_summary(void *ctx, const drst_flow_summary_t *s, uint64_t idx)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* A packet pkt_parse() rejected: to the sink's dead letters. Non-IP frames
+ * and later fragments are not errors (counted only). */
+static void reject(drst_flow_engine_t *e, enum pkt_kind k, int linktype, const uint8_t *data,
+                   uint32_t caplen, uint32_t wirelen, uint64_t ts_ns)
+{
+    if (!e->sink.on_reject || (k != PKT_TRUNCATED && k != PKT_MALFORMED && k != PKT_BAD_LINK))
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->sink.on_reject(e->sink.opaque, linktype, data, caplen, wirelen, ts_ns);
+    pthread_mutex_unlock(&e->mu);
+}
+
 /* ---- workers ---- */
 
 /* The source waiting for room in a full ring. */
@@ -268,8 +280,13 @@ int engine_replica_packet(void *ctx, int linktype, const uint8_t *data, uint32_t
     struct worker *w = ctx;
     drst_flow_engine_t *e = w->e;
     pkt_t p;
-    if (pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, w->id ? &w->pc : &e->src) != PKT_FLOW)
+    enum pkt_kind k =
+        pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, w->id ? &w->pc : &e->src);
+    if (k != PKT_FLOW) {
+        if (w->id == 0) /* one replica keeps the dead letters */
+            reject(e, k, linktype, data, caplen, wirelen, ts_ns);
         return 0;
+    }
     /* Every replica sees every packet, so each closes its intervals itself
      * at the same packets, as one worker would (ft_tick ignores a time that
      * does not start a new interval). */
@@ -384,8 +401,11 @@ drst_err_t drst_flow_engine_packet(drst_flow_engine_t *e, int linktype, const ui
     e->mode = MODE_PACKET;
     if (ts_ns > e->max_ts)
         e->max_ts = ts_ns;
-    if (pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, &e->src) != PKT_FLOW)
+    enum pkt_kind k = pkt_parse(linktype, data, caplen, wirelen, ts_ns, &p, &e->src);
+    if (k != PKT_FLOW) {
+        reject(e, k, linktype, data, caplen, wirelen, ts_ns);
         return DRST_OK;
+    }
     if (e->interval_ns) {
         uint64_t idx = ts_ns / e->interval_ns;
         if (!e->have_idx || idx > e->last_idx) {

@@ -362,8 +362,9 @@ out:
 }
 
 /* S3 asks clients to retry 500 InternalError and 503 SlowDown (AWS SDKs
- * do), and s3rver answers 500 now and then to a GET that meets a write of
- * the same key. Retried twice, 50 then 200 ms later, unless the request is
+ * do), and s3rver answers 500 to a GET of a key it is still writing (on a
+ * loaded machine for more than 250 ms: two retries were not enough in CI).
+ * Retried four times, 50, 200, 800 and 3200 ms later, unless the request is
  * conditional: had a failed-looking conditional PUT succeeded, its retry
  * would see 412 and the caller would take its own write for a rival's. */
 drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, const char *key,
@@ -374,10 +375,11 @@ drst_err_t s3_request(const s3_conf_t *c, const char *op, const char *method, co
         drst_err_t rc = request_once(c, op, method, key, query, body, blen, hdr_if, r, err, errlen);
         int transient =
             r->status == 500 || r->status == 502 || r->status == 503 || r->status == 504;
-        if (rc != DRST_OK || !transient || hdr_if || attempt == 2)
+        if (rc != DRST_OK || !transient || hdr_if || attempt == 4)
             return rc;
         s3_resp_free(r);
-        struct timespec ts = {0, attempt ? 200000000L : 50000000L};
+        long ms = 50L << (2 * attempt); /* 50, 200, 800, 3200 ms */
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
 }

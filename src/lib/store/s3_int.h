@@ -42,8 +42,8 @@ drst_err_t s3_global_init(char *err, size_t errlen);
  * One signed request to `key` (relative to conf->prefix; NULL = the bucket
  * itself). `query` is an already encoded, sorted query string or NULL.
  * `hdr_if` is an extra conditional header line ("If-None-Match: *") or NULL.
- * An unconditional request answered 500/502/503/504 is tried again, twice
- * (50 and 200 ms later).
+ * An unconditional request answered 500/502/503/504 is tried again, four
+ * times (50, 200, 800, 3200 ms later).
  * @return DRST_OK if an HTTP answer arrived (any status, see r->status);
  * DRST_ERR_IO if the server could not be reached (message names the
  * operation and the endpoint).
